@@ -1,0 +1,13 @@
+from __future__ import annotations
+
+from django import forms
+
+from members.models import Member
+
+
+class ApiTokenCreateForm(forms.Form):
+    name = forms.CharField(max_length=100, help_text="What the token is for, e.g. “CRM sync”.")
+    member = forms.ModelChoiceField(
+        queryset=Member.objects.filter(is_active=True),
+        help_text="The token acts with this member's role.",
+    )

@@ -1,0 +1,89 @@
+"""generate_customers: the demo-data generator (COPY) against the ORM's bulk_create."""
+
+from __future__ import annotations
+
+import argparse
+
+from bench.scenarios import register, row_count
+from bench.timing import measure, ratio_line
+
+SEED = 7
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--baseline-size", type=row_count, default=50_000,
+        help="rows for the ORM bulk_create baseline (default 50,000; 0 skips it)",
+    )
+    parser.add_argument("--seed", type=int, default=SEED, help=f"generator seed (default {SEED})")
+
+
+def _truncate() -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE customers_customer RESTART IDENTITY CASCADE")
+        try:
+            # Start each run from a quiet server: no checkpoint left over from the last run.
+            cursor.execute("CHECKPOINT")
+        except Exception:  # noqa: BLE001 - needs superuser / pg_checkpoint; optional
+            pass
+
+
+def orm_bulk_create(count: int, seed: int) -> int:
+    """The baseline: the same rows through model instances and ``bulk_create(batch_size=5000)``."""
+    from datetime import UTC, datetime
+
+    from customers.demo_data import customer_lines
+    from customers.models import Customer
+
+    now = datetime.now(UTC).replace(microsecond=0)
+    created = 0
+    for chunk in customer_lines(count, seed, now):
+        customers = []
+        for line in chunk.splitlines():
+            user_id, name, first, last, email, city, country, created_at = line.split("\t")
+            customers.append(
+                Customer(user_id=user_id, name=name, first_name=first, last_name=last,
+                         email=email, city=city, country=country, created_at=created_at)
+            )
+        created += len(Customer.objects.bulk_create(customers, batch_size=5000))
+    return created
+
+
+@register(
+    "generate_customers",
+    "customers.demo_data.generate_customers into an empty table; baseline ORM bulk_create",
+    default_size=1_000_000,
+    add_arguments=add_arguments,
+)
+def run(args: argparse.Namespace) -> None:
+    from customers.demo_data import generate_customers
+
+    def check_created(expected: int):
+        def check(created: int) -> None:
+            if created != expected:
+                raise SystemExit(f"expected {expected:,} customers created, got {created:,}")
+
+        return check
+
+    size, seed = args.size, args.seed
+    generator = measure(
+        "generate_customers", size,
+        lambda: generate_customers(count=size, seed=seed).created,
+        repeat=args.repeat, setup=_truncate, check=check_created(size),
+    )
+    baseline = None
+    if args.baseline_size:
+        baseline = measure(
+            "baseline ORM bulk_create(batch_size=5000)", args.baseline_size,
+            lambda: orm_bulk_create(args.baseline_size, seed),
+            repeat=args.repeat, setup=_truncate, check=check_created(args.baseline_size),
+        )
+    _truncate()  # leave the bench database small
+
+    print()
+    print(generator.line())
+    if baseline is not None:
+        print(baseline.line())
+        print(ratio_line(generator, baseline))

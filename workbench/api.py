@@ -1,0 +1,125 @@
+"""The REST API root: /api/v1/. Each app mounts its own ninja Router here.
+
+Errors are always JSON: {"detail": "...", "errors": [{"field": "...", "message": "..."}]}.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
+from django.http import Http404, HttpRequest, HttpResponse
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.security import HttpBearer
+
+from apitokens.ratelimit import api_rate_limit_hit
+from apitokens.services import api_token_authenticate
+from members.roles import Role
+
+
+class RateLimited(Exception):
+    def __init__(self, retry_after: int) -> None:
+        self.retry_after = retry_after
+
+
+class Conflict(Exception):
+    """The request is valid but clashes with what exists (e.g. a duplicate key): 409."""
+
+
+class BearerToken(HttpBearer):
+    def authenticate(self, request: HttpRequest, token: str):
+        api_token = api_token_authenticate(token)
+        if api_token is None:
+            return None
+        if retry_after := api_rate_limit_hit(api_token.pk):
+            raise RateLimited(retry_after)
+        request.user = api_token.member
+        request.api_token = api_token  # type: ignore[attr-defined]
+        return api_token
+
+
+def require_role(request: HttpRequest, minimum: str) -> None:
+    """Raise 403 unless the token's member has at least ``minimum``."""
+    if not request.user.has_role(minimum):
+        raise HttpError(403, f"This needs the {Role(minimum).label} role.")
+
+
+api = NinjaAPI(
+    title="Workbench API",
+    version="1",
+    urls_namespace="api-v1",
+    auth=BearerToken(),
+    docs_url="/docs",
+    openapi_url="/openapi.json",
+    description="Authenticate with `Authorization: Bearer <token>`; create tokens under "
+    "Configuration → API tokens or with `manage.py create_api_token`.",
+)
+
+
+def _error(request: HttpRequest, status: int, detail: str, errors: list | None = None) -> HttpResponse:
+    body: dict = {"detail": detail}
+    if errors is not None:
+        body["errors"] = errors
+    return api.create_response(request, body, status=status)
+
+
+def _field_path(loc: list | tuple) -> str:
+    # ninja prefixes locations with where the value came from ("body", "query", "path") and
+    # the parameter name; the member wants the field inside the payload.
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in {"body", "query", "path", "header", "form", "cookie"}:
+        parts = parts[2:] if len(parts) > 2 else parts[1:]
+    return ".".join(parts) or "body"
+
+
+@api.exception_handler(ValidationError)
+def on_validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    errors = [{"field": _field_path(e.get("loc", [])), "message": e.get("msg", "Invalid value.")} for e in exc.errors]
+    return _error(request, 422, "The request has invalid fields.", errors)
+
+
+@api.exception_handler(AuthenticationError)
+def on_authentication_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    response = _error(request, 401, "Missing, unknown or revoked API token.")
+    response["WWW-Authenticate"] = "Bearer"
+    return response
+
+
+@api.exception_handler(RateLimited)
+def on_rate_limited(request: HttpRequest, exc: RateLimited) -> HttpResponse:
+    response = _error(request, 429, "Rate limit exceeded for this API token.")
+    response["Retry-After"] = str(exc.retry_after)
+    return response
+
+
+@api.exception_handler(HttpError)
+def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    return _error(request, exc.status_code, str(exc))
+
+
+@api.exception_handler(Http404)
+def on_not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
+    return _error(request, 404, str(exc) or "Not found.")
+
+
+@api.exception_handler(PermissionDenied)
+def on_permission_denied(request: HttpRequest, exc: PermissionDenied) -> HttpResponse:
+    return _error(request, 403, str(exc) or "Not allowed.")
+
+
+@api.exception_handler(Conflict)
+def on_conflict(request: HttpRequest, exc: Conflict) -> HttpResponse:
+    return _error(request, 409, str(exc) or "Conflict.")
+
+
+@api.exception_handler(RequestDataTooBig)
+def on_too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
+    return _error(request, 413, "The request body is too large.")
+
+
+def _mount_routers() -> None:
+    from members.api import router as members_router
+
+    api.add_router("/", members_router)
+
+
+_mount_routers()

@@ -1,0 +1,76 @@
+"""The sidebar and the command palette's pages and actions, in one registry.
+
+Only pages that exist are listed; each later feature adds its entries here. An entry is shown
+only to members whose role reaches its minimum (the view checks again on its own).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.urls import reverse
+
+from members.roles import Role
+
+
+@dataclass(frozen=True)
+class Entry:
+    label: str
+    url_name: str
+    minimum: str = Role.VIEWER
+    icon: str = ""
+    anchor: str = ""
+    keywords: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def url(self) -> str:
+        return reverse(self.url_name) + (f"#{self.anchor}" if self.anchor else "")
+
+
+SIDEBAR: list[tuple[str, list[Entry]]] = [
+    ("", [Entry("Customers", "customer-list", icon="users", keywords=("people", "profiles"))]),
+    (
+        "Configuration",
+        [
+            Entry("API tokens", "api-token-list", Role.ADMIN, icon="key", keywords=("rest", "bearer")),
+            Entry("Members", "member-list", Role.ADMIN, icon="team", keywords=("users", "roles", "team")),
+            Entry("System status", "system-status", Role.ADMIN, icon="pulse", keywords=("health", "worker", "queue")),
+        ],
+    ),
+]
+
+ACTIONS: list[Entry] = [
+    Entry("New member", "member-list", Role.ADMIN, anchor="new", keywords=("invite", "add user")),
+    Entry("New API token", "api-token-list", Role.ADMIN, anchor="new", keywords=("create token",)),
+    Entry("Run a worker check", "system-status", Role.ADMIN, keywords=("ping", "job", "queue")),
+    Entry("Your profile", "profile", keywords=("timezone", "account", "me")),
+    Entry("Change password", "profile", anchor="password", keywords=("password",)),
+]
+
+
+def sidebar_for(member) -> list[tuple[str, list[Entry]]]:
+    sections = []
+    for title, entries in SIDEBAR:
+        visible = [e for e in entries if member.has_role(e.minimum)]
+        if visible:
+            sections.append((title, visible))
+    return sections
+
+
+def palette_entries(member) -> list[tuple[str, Entry]]:
+    pages = [("Page", e) for _, entries in SIDEBAR for e in entries]
+    actions = [("Action", e) for e in ACTIONS]
+    return [(kind, e) for kind, e in pages + actions if member.has_role(e.minimum)]
+
+
+def palette_match(member, query: str, limit: int = 8) -> list[tuple[str, Entry]]:
+    words = query.lower().split()
+    matches = []
+    for kind, entry in palette_entries(member):
+        haystack = " ".join((entry.label, *entry.keywords)).lower()
+        if all(word in haystack for word in words):
+            # Labels that start with the query rank first.
+            rank = 0 if entry.label.lower().startswith(query.lower().strip()) else 1
+            matches.append((rank, kind, entry))
+    matches.sort(key=lambda m: m[0])
+    return [(kind, entry) for _, kind, entry in matches[:limit]]

@@ -1,0 +1,14 @@
+from django.urls import include, path
+
+from workbench import views
+from workbench.api import api
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("palette/", views.palette, name="palette"),
+    path("api/v1/", api.urls),
+    path("", include("members.urls")),
+    path("", include("apitokens.urls")),
+    path("", include("system.urls")),
+    path("", include("customers.urls")),
+]
