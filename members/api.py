@@ -1,9 +1,13 @@
 from __future__ import annotations
 
+import zoneinfo
 from datetime import datetime
 
 from django.http import HttpRequest
-from ninja import Router, Schema
+from ninja import Field, Router, Schema
+from pydantic import field_validator
+
+from members.services import profile_update
 
 router = Router(tags=["members"])
 
@@ -18,8 +22,25 @@ class MeOut(Schema):
     token_created_at: datetime
 
 
-@router.get("/me", response=MeOut, summary="The member the API token acts for")
-def me(request: HttpRequest) -> MeOut:
+class MeUpdate(Schema):
+    name: str | None = Field(default=None, max_length=150)
+    timezone: str | None = None
+
+    model_config = {"extra": "forbid"}
+
+    @field_validator("timezone")
+    @classmethod
+    def known_timezone(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError("not a known IANA timezone, e.g. Europe/Berlin") from exc
+        return value
+
+
+def _me(request: HttpRequest) -> MeOut:
     token = request.auth
     member = token.member
     return MeOut(
@@ -31,3 +52,19 @@ def me(request: HttpRequest) -> MeOut:
         token_prefix=token.prefix,
         token_created_at=token.created_at,
     )
+
+
+@router.get("/me", response=MeOut, summary="The member the API token acts for")
+def me(request: HttpRequest) -> MeOut:
+    return _me(request)
+
+
+@router.patch("/me", response=MeOut, summary="Change the token member's name or timezone")
+def me_update(request: HttpRequest, payload: MeUpdate) -> MeOut:
+    member = request.auth.member
+    profile_update(
+        member=member,
+        name=payload.name if payload.name is not None else member.name,
+        timezone=payload.timezone or member.timezone,
+    )
+    return _me(request)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import sys
 from pathlib import Path
 
 import dj_database_url
@@ -28,6 +29,9 @@ def env_list(name: str, default: str = "") -> list[str]:
 WORKBENCH_ENV = os.environ.get("WORKBENCH_ENV", "development").strip().lower()
 PRODUCTION = WORKBENCH_ENV == "production"
 DEBUG = env_bool("DJANGO_DEBUG", not PRODUCTION)
+# Under pytest the suite shares Redis with a running `make run`: its cache keys and job queues
+# get names of their own so neither side sees the other's.
+TESTING = "pytest" in sys.modules
 
 
 def _secret_key() -> str:
@@ -116,14 +120,16 @@ CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,
-        "KEY_PREFIX": "wb",
+        "KEY_PREFIX": f"wbtest{os.getpid()}" if TESTING else "wb",
     }
 }
 
 # Dramatiq, written out in full: django-dramatiq's default names a middleware dramatiq 2 removed.
 DRAMATIQ_BROKER = {
     "BROKER": "dramatiq.brokers.redis.RedisBroker",
-    "OPTIONS": {"url": REDIS_URL, "namespace": os.environ.get("DRAMATIQ_NAMESPACE", "dramatiq")},
+    "OPTIONS": {"url": REDIS_URL, "namespace": os.environ.get(
+            "DRAMATIQ_NAMESPACE", f"dramatiq-test{os.getpid()}" if TESTING else "dramatiq"
+        ),},
     "MIDDLEWARE": [
         "dramatiq.middleware.AgeLimit",
         "dramatiq.middleware.TimeLimit",
@@ -176,7 +182,8 @@ USE_TZ = True
 # --- Static files: vendored, served by WhiteNoise (no CDN) ------------------------------------
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", engines.VAR_DIR / "static"))
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns on a missing root
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
