@@ -1,0 +1,109 @@
+"""Every URL is classified; each is checked unauthenticated and for every role.
+
+Adding a URL without classifying it here fails test_every_url_is_classified.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from members.roles import Role
+
+PUBLIC = "public"
+API = "api"  # guarded by bearer tokens; covered in tests/apitokens
+
+# url name -> (who may use it, sample kwargs, method)
+CLASSIFIED: dict[str, tuple[str, dict, str]] = {
+    "login": (PUBLIC, {}, "get"),
+    "healthz": (PUBLIC, {}, "get"),
+    "logout": (PUBLIC, {}, "post"),  # signing out is harmless for anyone
+    "home": (Role.VIEWER, {}, "get"),
+    "palette": (Role.VIEWER, {}, "get"),
+    "profile": (Role.VIEWER, {}, "get"),
+    "customer-list": (Role.VIEWER, {}, "get"),
+    "customer-detail": (Role.VIEWER, {"pk": "customer"}, "get"),
+    "member-list": (Role.ADMIN, {}, "get"),
+    "member-edit": (Role.ADMIN, {"pk": "member"}, "get"),
+    "api-token-list": (Role.ADMIN, {}, "get"),
+    "api-token-revoke": (Role.ADMIN, {"pk": "token"}, "post"),
+    "system-status": (Role.ADMIN, {}, "get"),
+    "system-worker-check": (Role.ADMIN, {}, "post"),
+}
+API_PREFIX = "api/v1/"
+
+
+def _walk(patterns, prefix=""):
+    for pattern in patterns:
+        route = prefix + str(pattern.pattern)
+        if isinstance(pattern, URLResolver):
+            yield from _walk(pattern.url_patterns, route)
+        elif isinstance(pattern, URLPattern):
+            yield route, pattern
+
+
+def test_every_url_is_classified():
+    unclassified = []
+    for route, pattern in _walk(get_resolver().url_patterns):
+        if route.startswith(API_PREFIX):
+            continue
+        if pattern.name not in CLASSIFIED:
+            unclassified.append(route)
+    assert not unclassified, f"Classify these URLs in tests/test_url_sweep.py: {unclassified}"
+
+
+def test_every_guarded_view_declares_its_role():
+    for route, pattern in _walk(get_resolver().url_patterns):
+        if route.startswith(API_PREFIX) or pattern.name not in CLASSIFIED:
+            continue
+        who = CLASSIFIED[pattern.name][0]
+        if who != PUBLIC:
+            assert getattr(pattern.callback, "minimum_role", None) == who, route
+
+
+@pytest.fixture
+def samples(cast):
+    from apitokens.services import api_token_create
+    from tests.factories import CustomerFactory
+
+    return {
+        "customer": CustomerFactory().pk,
+        "member": cast[Role.VIEWER].pk,
+        "token": api_token_create(member=cast[Role.VIEWER], name="sweep")[0].pk,
+    }
+
+
+def _url(name, kwargs, samples):
+    from django.urls import reverse
+
+    return reverse(name, kwargs={k: samples[v] for k, v in kwargs.items()})
+
+
+RANK = {Role.VIEWER: 0, Role.MARKETER: 1, Role.ADMIN: 2}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", sorted(CLASSIFIED))
+def test_unauthenticated(client, samples, name):
+    who, kwargs, method = CLASSIFIED[name]
+    response = getattr(client, method)(_url(name, kwargs, samples))
+    if who == PUBLIC:
+        assert response.status_code in (200, 302, 503)
+    else:
+        assert response.status_code == 302
+        assert response["Location"].startswith("/login/")
+        hx = getattr(client, method)(_url(name, kwargs, samples), HTTP_HX_REQUEST="true")
+        assert hx.status_code == 401
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("role", [Role.VIEWER, Role.MARKETER, Role.ADMIN])
+@pytest.mark.parametrize("name", sorted(n for n, c in CLASSIFIED.items() if c[0] != PUBLIC))
+def test_per_role(client, cast, samples, name, role):
+    who, kwargs, method = CLASSIFIED[name]
+    client.force_login(cast[role])
+    response = getattr(client, method)(_url(name, kwargs, samples))
+    if RANK[role] >= RANK[who]:
+        assert response.status_code in (200, 302), response.status_code
+    else:
+        assert response.status_code == 403
