@@ -8,7 +8,9 @@ class ApiToken(models.Model):
     """A bearer token for the REST API. Only its SHA-256 hash is stored; the prefix stays
     visible so a member can tell tokens apart (and spot a leaked one in a log)."""
 
-    member = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    member = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
     name = models.CharField(max_length=100)
     prefix = models.CharField(max_length=16, unique=True)
     token_hash = models.CharField(max_length=64, unique=True)

@@ -13,7 +13,9 @@ from members.models import Member
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
-def api_token_create(*, member: Member, name: str, created_by: Member | None = None) -> tuple[ApiToken, str]:
+def api_token_create(
+    *, member: Member, name: str, created_by: Member | None = None
+) -> tuple[ApiToken, str]:
     """Create a token for ``member``; returns it with the plaintext, which is never stored."""
     plaintext, prefix = token_generate()
     token = ApiToken.objects.create(

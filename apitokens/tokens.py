@@ -1,4 +1,4 @@
-"""Token format: ``wbt_<8 hex prefix>_<43 url-safe secret chars>``; stored as SHA-256 of the whole."""
+"""Token format: ``wbt_<8 hex>_<43 url-safe chars>``; only the SHA-256 of the whole is stored."""
 
 from __future__ import annotations
 

@@ -29,4 +29,6 @@ class Customer(models.Model):
 
     @property
     def display_name(self) -> str:
-        return self.name or " ".join(p for p in (self.first_name, self.last_name) if p) or self.user_id
+        return (
+            self.name or " ".join(p for p in (self.first_name, self.last_name) if p) or self.user_id
+        )

@@ -26,7 +26,10 @@ def customer_search(q: str) -> QuerySet[Customer]:
     q = q.strip()
     if q:
         qs = qs.filter(
-            Q(user_id=q) | Q(user_id__startswith=q) | Q(email__startswith=q.lower()) | Q(name__istartswith=q)
+            Q(user_id=q)
+            | Q(user_id__startswith=q)
+            | Q(email__startswith=q.lower())
+            | Q(name__istartswith=q)
         )
     return qs
 
@@ -59,11 +62,8 @@ def customer_page(*, q: str = "", before: int | None = None) -> CustomerPage:
     page_qs = qs.filter(pk__lt=before) if before else qs
     rows = list(page_qs[: PAGE_SIZE + 1])
     next_cursor = rows[PAGE_SIZE - 1].pk if len(rows) > PAGE_SIZE else None
-    if q:
-        # Searches match few rows through the user ID, e-mail and name indexes: count exactly.
-        total = Total(qs.count(), False)
-    else:
-        total = customer_total()
+    # Searches match few rows through the user ID, e-mail and name indexes: count exactly.
+    total = Total(qs.count(), False) if q else customer_total()
     return CustomerPage(rows[:PAGE_SIZE], next_cursor, total.value, total.estimate)
 
 

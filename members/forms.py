@@ -9,7 +9,9 @@ from members.roles import Role
 
 
 class LoginForm(forms.Form):
-    email = forms.EmailField(widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"}))
+    email = forms.EmailField(
+        widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"})
+    )
     password = forms.CharField(
         strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "current-password"})
     )

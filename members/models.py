@@ -12,9 +12,7 @@ from members.roles import Role, role_at_least
 class MemberManager(BaseUserManager["Member"]):
     use_in_migrations = True
 
-    def create_user(
-        self, email: str, password: str | None = None, **fields: object
-    ) -> Member:
+    def create_user(self, email: str, password: str | None = None, **fields: object) -> Member:
         if not email:
             raise ValueError("A member needs an e-mail address")
         member = self.model(email=self.normalize_email(email).lower(), **fields)

@@ -15,13 +15,17 @@ def generate_password() -> str:
     return secrets.token_urlsafe(12)
 
 
-def member_create(*, email: str, name: str, role: str, password: str | None = None) -> tuple[Member, str]:
+def member_create(
+    *, email: str, name: str, role: str, password: str | None = None
+) -> tuple[Member, str]:
     """Create a member; returns it with its initial password (shown once)."""
     email = email.strip().lower()
     if Member.objects.filter(email__iexact=email).exists():
         raise ValidationError({"email": "A member with this e-mail address already exists."})
     password = password or generate_password()
-    member = Member.objects.create_user(email=email, password=password, name=name.strip(), role=role)
+    member = Member.objects.create_user(
+        email=email, password=password, name=name.strip(), role=role
+    )
     return member, password
 
 
@@ -33,8 +37,8 @@ def _ensure_other_active_admin(member: Member) -> None:
 
 @transaction.atomic
 def member_update(*, member: Member, name: str, role: str, is_active: bool) -> Member:
-    losing_admin = member.role == Role.ADMIN and member.is_active and (
-        role != Role.ADMIN or not is_active
+    losing_admin = (
+        member.role == Role.ADMIN and member.is_active and (role != Role.ADMIN or not is_active)
     )
     if losing_admin:
         _ensure_other_active_admin(member)

@@ -78,13 +78,13 @@ def profile(request: MemberRequest) -> HttpResponse:
         form = ProfileForm(request.POST, instance=Member.objects.get(pk=member.pk))
         if form.is_valid():
             services.profile_update(
-                member=member, name=form.cleaned_data["name"], timezone=form.cleaned_data["timezone"]
+                member=member,
+                name=form.cleaned_data["name"],
+                timezone=form.cleaned_data["timezone"],
             )
             messages.success(request, "Profile saved.")
             return redirect("profile")
-    return render(
-        request, "members/profile.html", {"form": form, "password_form": password_form}
-    )
+    return render(request, "members/profile.html", {"form": form, "password_form": password_form})
 
 
 @admin_required

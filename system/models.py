@@ -19,6 +19,9 @@ class WorkerCheck(models.Model):
     class Meta:
         ordering = ["-requested_at"]
 
+    def __str__(self) -> str:
+        return f"worker check {self.pk} on {self.queue}"
+
     @property
     def lag_ms(self) -> int | None:
         if self.completed_at is None:

@@ -12,7 +12,11 @@ from workbench.jobs import enqueue_on_commit
 def worker_check_request(*, queue: str = settings.QUEUE_SHORT, requested_by=None) -> WorkerCheck:
     from system import tasks
 
-    actor = tasks.complete_worker_check_long if queue == settings.QUEUE_LONG else tasks.complete_worker_check
+    actor = (
+        tasks.complete_worker_check_long
+        if queue == settings.QUEUE_LONG
+        else tasks.complete_worker_check
+    )
     check = WorkerCheck.objects.create(queue=queue, requested_by=requested_by)
     enqueue_on_commit(actor, check.pk)
     return check

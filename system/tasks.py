@@ -11,9 +11,13 @@ from system import services
 
 @dramatiq.actor(queue_name=settings.QUEUE_SHORT, max_retries=3, time_limit=30_000)
 def complete_worker_check(check_id: int) -> None:
-    services.worker_check_complete(check_id=check_id, worker=f"{socket.gethostname()}:{os.getpid()}")
+    services.worker_check_complete(
+        check_id=check_id, worker=f"{socket.gethostname()}:{os.getpid()}"
+    )
 
 
 @dramatiq.actor(queue_name=settings.QUEUE_LONG, max_retries=3, time_limit=30_000)
 def complete_worker_check_long(check_id: int) -> None:
-    services.worker_check_complete(check_id=check_id, worker=f"{socket.gethostname()}:{os.getpid()}")
+    services.worker_check_complete(
+        check_id=check_id, worker=f"{socket.gethostname()}:{os.getpid()}"
+    )

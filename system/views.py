@@ -52,5 +52,7 @@ def worker_check(request: MemberRequest) -> HttpResponse:
         queue = settings.QUEUE_SHORT
     services.worker_check_request(queue=queue, requested_by=request.user)
     if request.htmx:
-        return render(request, "system/status.html#checks", {"checks": selectors.recent_worker_checks()})
+        return render(
+            request, "system/status.html#checks", {"checks": selectors.recent_worker_checks()}
+        )
     return redirect("system-status")

@@ -55,7 +55,9 @@ api = NinjaAPI(
 )
 
 
-def _error(request: HttpRequest, status: int, detail: str, errors: list | None = None) -> HttpResponse:
+def _error(
+    request: HttpRequest, status: int, detail: str, errors: list | None = None
+) -> HttpResponse:
     body: dict = {"detail": detail}
     if errors is not None:
         body["errors"] = errors
@@ -73,7 +75,10 @@ def _field_path(loc: list | tuple) -> str:
 
 @api.exception_handler(ValidationError)
 def on_validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
-    errors = [{"field": _field_path(e.get("loc", [])), "message": e.get("msg", "Invalid value.")} for e in exc.errors]
+    errors = [
+        {"field": _field_path(e.get("loc", [])), "message": e.get("msg", "Invalid value.")}
+        for e in exc.errors
+    ]
     return _error(request, 422, "The request has invalid fields.", errors)
 
 

@@ -32,9 +32,23 @@ SIDEBAR: list[tuple[str, list[Entry]]] = [
     (
         "Configuration",
         [
-            Entry("API tokens", "api-token-list", Role.ADMIN, icon="key", keywords=("rest", "bearer")),
-            Entry("Members", "member-list", Role.ADMIN, icon="team", keywords=("users", "roles", "team")),
-            Entry("System status", "system-status", Role.ADMIN, icon="pulse", keywords=("health", "worker", "queue")),
+            Entry(
+                "API tokens", "api-token-list", Role.ADMIN, icon="key", keywords=("rest", "bearer")
+            ),
+            Entry(
+                "Members",
+                "member-list",
+                Role.ADMIN,
+                icon="team",
+                keywords=("users", "roles", "team"),
+            ),
+            Entry(
+                "System status",
+                "system-status",
+                Role.ADMIN,
+                icon="pulse",
+                keywords=("health", "worker", "queue"),
+            ),
         ],
     ),
 ]

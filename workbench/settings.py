@@ -127,9 +127,12 @@ CACHES = {
 # Dramatiq, written out in full: django-dramatiq's default names a middleware dramatiq 2 removed.
 DRAMATIQ_BROKER = {
     "BROKER": "dramatiq.brokers.redis.RedisBroker",
-    "OPTIONS": {"url": REDIS_URL, "namespace": os.environ.get(
+    "OPTIONS": {
+        "url": REDIS_URL,
+        "namespace": os.environ.get(
             "DRAMATIQ_NAMESPACE", f"dramatiq-test{os.getpid()}" if TESTING else "dramatiq"
-        ),},
+        ),
+    },
     "MIDDLEWARE": [
         "dramatiq.middleware.AgeLimit",
         "dramatiq.middleware.TimeLimit",

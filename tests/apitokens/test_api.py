@@ -86,7 +86,10 @@ def test_rate_limit_is_per_token(client, token, marketer, settings):
 
 def test_patch_me_updates_timezone(client, token, marketer):
     response = client.patch(
-        "/api/v1/me", json.dumps({"timezone": "Asia/Tokyo"}), content_type="application/json", **bearer(token[1])
+        "/api/v1/me",
+        json.dumps({"timezone": "Asia/Tokyo"}),
+        content_type="application/json",
+        **bearer(token[1]),
     )
     assert response.status_code == 200
     marketer.refresh_from_db()
@@ -95,7 +98,10 @@ def test_patch_me_updates_timezone(client, token, marketer):
 
 def test_invalid_field_is_422_with_field_messages(client, token):
     response = client.patch(
-        "/api/v1/me", json.dumps({"timezone": "Mars/Olympus"}), content_type="application/json", **bearer(token[1])
+        "/api/v1/me",
+        json.dumps({"timezone": "Mars/Olympus"}),
+        content_type="application/json",
+        **bearer(token[1]),
     )
     assert response.status_code == 422
     body = response.json()
@@ -105,14 +111,19 @@ def test_invalid_field_is_422_with_field_messages(client, token):
 
 def test_unknown_field_is_422(client, token):
     response = client.patch(
-        "/api/v1/me", json.dumps({"colour": "red"}), content_type="application/json", **bearer(token[1])
+        "/api/v1/me",
+        json.dumps({"colour": "red"}),
+        content_type="application/json",
+        **bearer(token[1]),
     )
     assert response.status_code == 422
     assert response.json()["errors"][0]["field"] == "colour"
 
 
 def test_malformed_json_is_a_client_error_not_500(client, token):
-    response = client.patch("/api/v1/me", "{not json", content_type="application/json", **bearer(token[1]))
+    response = client.patch(
+        "/api/v1/me", "{not json", content_type="application/json", **bearer(token[1])
+    )
     assert 400 <= response.status_code < 500
     assert "detail" in response.json()
 
@@ -146,7 +157,9 @@ def test_create_api_token_command_rejects_unknown_member(db):
 
 
 def test_admin_creates_and_revokes_token_in_ui(admin_client, marketer):
-    response = admin_client.post("/settings/api-tokens/", {"name": "Warehouse", "member": marketer.pk})
+    response = admin_client.post(
+        "/settings/api-tokens/", {"name": "Warehouse", "member": marketer.pk}
+    )
     assert response.status_code == 200
     record = ApiToken.objects.get(name="Warehouse")
     plaintext = response.context["created"][1]
@@ -158,5 +171,8 @@ def test_admin_creates_and_revokes_token_in_ui(admin_client, marketer):
 
 
 def test_marketer_cannot_manage_tokens(marketer_client, admin):
-    assert marketer_client.post("/settings/api-tokens/", {"name": "x", "member": admin.pk}).status_code == 403
+    assert (
+        marketer_client.post("/settings/api-tokens/", {"name": "x", "member": admin.pk}).status_code
+        == 403
+    )
     assert not ApiToken.objects.exists()

@@ -16,7 +16,9 @@ def test_list_newest_first_with_keyset_pages(viewer_client, settings, monkeypatc
     assert first.context["page"].total == 7
     cursor = first.context["page"].next_cursor
     second = viewer_client.get(f"/customers/?before={cursor}")
-    assert [c.user_id for c in second.context["page"].rows] == [c.user_id for c in reversed(customers)][3:6]
+    assert [c.user_id for c in second.context["page"].rows] == [
+        c.user_id for c in reversed(customers)
+    ][3:6]
     third = viewer_client.get(f"/customers/?before={second.context['page'].next_cursor}")
     assert len(third.context["page"].rows) == 1
     assert third.context["page"].next_cursor is None

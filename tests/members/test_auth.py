@@ -25,7 +25,9 @@ def test_login_email_is_case_insensitive(client, marketer, password):
 
 
 def test_login_follows_safe_next_only(client, marketer, password):
-    response = client.post("/login/?next=/customers/", {"email": marketer.email, "password": password})
+    response = client.post(
+        "/login/?next=/customers/", {"email": marketer.email, "password": password}
+    )
     assert response["Location"] == "/customers/"
     client.logout()
     response = client.post(
@@ -57,7 +59,9 @@ def test_logout_needs_post(client, marketer, password):
     assert client.get("/").status_code == 302
 
 
-def test_too_many_failures_for_one_email_blocks_even_the_right_password(client, marketer, password, settings):
+def test_too_many_failures_for_one_email_blocks_even_the_right_password(
+    client, marketer, password, settings
+):
     settings.LOGIN_FAILURES_PER_EMAIL = 3
     ip = f"10.9.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}"
     for _ in range(3):
@@ -73,8 +77,20 @@ def test_spoofed_forwarded_for_cannot_bypass_ip_throttle(client, db, settings):
     settings.TRUSTED_PROXY_COUNT = 0
     ip = f"192.0.2.{uuid.uuid4().int % 250}"
     for attempt in range(3):
-        login(client, f"{uuid.uuid4().hex}@x.example", "x", REMOTE_ADDR=ip, HTTP_X_FORWARDED_FOR=f"203.0.113.{attempt}")
-    response = login(client, f"{uuid.uuid4().hex}@x.example", "x", REMOTE_ADDR=ip, HTTP_X_FORWARDED_FOR="198.51.100.7")
+        login(
+            client,
+            f"{uuid.uuid4().hex}@x.example",
+            "x",
+            REMOTE_ADDR=ip,
+            HTTP_X_FORWARDED_FOR=f"203.0.113.{attempt}",
+        )
+    response = login(
+        client,
+        f"{uuid.uuid4().hex}@x.example",
+        "x",
+        REMOTE_ADDR=ip,
+        HTTP_X_FORWARDED_FOR="198.51.100.7",
+    )
     assert response.status_code == 429
 
 
@@ -84,10 +100,20 @@ def test_behind_a_trusted_proxy_only_the_proxys_entry_counts(client, db, setting
     real_client = f"198.51.100.{uuid.uuid4().int % 250}"
     for spoof in ("1.1.1.1", "2.2.2.2"):
         # The client prepends junk; the proxy appends the address it really saw.
-        login(client, f"{uuid.uuid4().hex}@x.example", "x", REMOTE_ADDR="10.0.0.1",
-              HTTP_X_FORWARDED_FOR=f"{spoof}, {real_client}")
-    response = login(client, f"{uuid.uuid4().hex}@x.example", "x", REMOTE_ADDR="10.0.0.1",
-                     HTTP_X_FORWARDED_FOR=f"9.9.9.9, {real_client}")
+        login(
+            client,
+            f"{uuid.uuid4().hex}@x.example",
+            "x",
+            REMOTE_ADDR="10.0.0.1",
+            HTTP_X_FORWARDED_FOR=f"{spoof}, {real_client}",
+        )
+    response = login(
+        client,
+        f"{uuid.uuid4().hex}@x.example",
+        "x",
+        REMOTE_ADDR="10.0.0.1",
+        HTTP_X_FORWARDED_FOR=f"9.9.9.9, {real_client}",
+    )
     assert response.status_code == 429
 
 
@@ -100,14 +126,18 @@ def test_member_timezone_is_used_for_display(client, marketer, password):
 
 
 def test_profile_rejects_unknown_timezone(marketer_client, marketer):
-    response = marketer_client.post("/profile/", {"action": "profile", "name": "M", "timezone": "Mars/Base"})
+    response = marketer_client.post(
+        "/profile/", {"action": "profile", "name": "M", "timezone": "Mars/Base"}
+    )
     assert response.status_code == 200
     marketer.refresh_from_db()
     assert marketer.timezone == "UTC"
 
 
 def test_profile_saves_timezone(marketer_client, marketer):
-    response = marketer_client.post("/profile/", {"action": "profile", "name": "Max", "timezone": "Europe/Berlin"})
+    response = marketer_client.post(
+        "/profile/", {"action": "profile", "name": "Max", "timezone": "Europe/Berlin"}
+    )
     assert response.status_code == 302
     marketer.refresh_from_db()
     assert (marketer.name, marketer.timezone) == ("Max", "Europe/Berlin")
@@ -116,7 +146,13 @@ def test_profile_saves_timezone(marketer_client, marketer):
 def test_password_change(marketer_client, marketer, password):
     new = "an even longer passphrase 42"
     response = marketer_client.post(
-        "/profile/", {"action": "password", "old_password": password, "new_password1": new, "new_password2": new}
+        "/profile/",
+        {
+            "action": "password",
+            "old_password": password,
+            "new_password1": new,
+            "new_password2": new,
+        },
     )
     assert response.status_code == 302
     marketer.refresh_from_db()

@@ -82,7 +82,13 @@ def test_actors_declare_queue_retries_and_time_limit():
     broker = dramatiq.get_broker()
     for name in broker.get_declared_actors():
         actor = broker.get_actor(name)
-        if not actor.fn.__module__.split(".")[0] in {"system", "customers", "segments", "imports", "tags"}:
+        if actor.fn.__module__.split(".")[0] not in {
+            "system",
+            "customers",
+            "segments",
+            "imports",
+            "tags",
+        }:
             continue
         assert actor.queue_name in (django_settings.QUEUE_SHORT, django_settings.QUEUE_LONG), name
         assert "max_retries" in actor.options and "time_limit" in actor.options, name
@@ -95,6 +101,8 @@ def test_status_page_for_admin(admin_client):
 
 
 def test_worker_check_button_enqueues(admin_client):
-    response = admin_client.post("/settings/system/worker-check/", {"queue": "long"}, HTTP_HX_REQUEST="true")
+    response = admin_client.post(
+        "/settings/system/worker-check/", {"queue": "long"}, HTTP_HX_REQUEST="true"
+    )
     assert response.status_code == 200
     assert WorkerCheck.objects.get().queue == "long"

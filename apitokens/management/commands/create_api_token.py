@@ -22,5 +22,7 @@ class Command(BaseCommand):
         if not name.strip():
             raise CommandError("--name must not be empty.")
         token, plaintext = api_token_create(member=owner, name=name)
-        self.stderr.write(f"Token {token.prefix}… for {owner.email} ({owner.get_role_display()}); shown once:")
+        self.stderr.write(
+            f"Token {token.prefix}… for {owner.email} ({owner.get_role_display()}); shown once:"
+        )
         self.stdout.write(plaintext)

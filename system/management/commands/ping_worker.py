@@ -16,14 +16,20 @@ class Command(BaseCommand):
         parser.add_argument("--timeout", type=float, default=30.0)
 
     def handle(self, *args, timeout: float, **options):
-        checks = [worker_check_request(queue=q) for q in (settings.QUEUE_SHORT, settings.QUEUE_LONG)]
+        checks = [
+            worker_check_request(queue=q) for q in (settings.QUEUE_SHORT, settings.QUEUE_LONG)
+        ]
         deadline = time.monotonic() + timeout
         pending = {c.pk for c in checks}
         while pending and time.monotonic() < deadline:
             done = WorkerCheck.objects.filter(pk__in=pending, completed_at__isnull=False)
             for check in done:
-                self.stdout.write(f"queue {check.queue}: processed by {check.worker} in {check.lag_ms} ms")
+                self.stdout.write(
+                    f"queue {check.queue}: processed by {check.worker} in {check.lag_ms} ms"
+                )
                 pending.discard(check.pk)
             time.sleep(0.1)
         if pending:
-            raise CommandError(f"No worker processed the job(s) within {timeout:g}s: is a worker running?")
+            raise CommandError(
+                f"No worker processed the job(s) within {timeout:g}s: is a worker running?"
+            )

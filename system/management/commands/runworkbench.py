@@ -80,7 +80,10 @@ class Command(BaseCommand):
 
     def _engines_line(self) -> str:
         parts = []
-        for name, flag in (("PostgreSQL", "WORKBENCH_EMBEDDED_POSTGRES"), ("Redis", "WORKBENCH_EMBEDDED_REDIS")):
+        for name, flag in (
+            ("PostgreSQL", "WORKBENCH_EMBEDDED_POSTGRES"),
+            ("Redis", "WORKBENCH_EMBEDDED_REDIS"),
+        ):
             parts.append(f"{name} {'embedded under var/' if os.environ.get(flag) else 'external'}")
         return ", ".join(parts)
 
