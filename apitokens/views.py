@@ -12,15 +12,23 @@ from apitokens.models import ApiToken
 from members.access import admin_required
 from workbench.http import MemberRequest
 
+NEW_TOKEN_KEY = "apitokens:new"  # noqa: S105 (a session key, not a secret)
+
 
 @admin_required
 @require_http_methods(["GET", "POST"])
 def token_list(request: MemberRequest) -> HttpResponse:
     form = ApiTokenCreateForm(request.POST or None, initial={"member": request.user.pk})
-    created = None
     if request.method == "POST" and form.is_valid():
-        created = services.api_token_create(created_by=request.user, **form.cleaned_data)
-        form = ApiTokenCreateForm(initial={"member": request.user.pk})
+        token, plaintext = services.api_token_create(created_by=request.user, **form.cleaned_data)
+        # Post/Redirect/Get: a reload must not create a second token. The plaintext rides in
+        # the session for exactly one page view.
+        request.session[NEW_TOKEN_KEY] = [token.pk, plaintext]
+        return redirect("api-token-list")
+    created = None
+    if request.method == "GET" and (new := request.session.pop(NEW_TOKEN_KEY, None)):
+        token = ApiToken.objects.filter(pk=new[0]).first()
+        created = (token, new[1]) if token else None
     context = {
         "tokens": ApiToken.objects.select_related("member"),
         "form": form,

@@ -22,8 +22,10 @@ def role_required(minimum: str = Role.VIEWER) -> Callable:
             if not user.is_authenticated:
                 if getattr(request, "htmx", False):
                     # A redirect would be swapped into the page; ask htmx to navigate instead.
+                    # Come back to the page the member was on, not to the partial's URL.
+                    page = request.htmx.current_url_abs_path or "/"
                     response = HttpResponse(status=401)
-                    response["HX-Redirect"] = redirect_to_login(request.get_full_path()).url
+                    response["HX-Redirect"] = redirect_to_login(page).url
                     return response
                 return redirect_to_login(request.get_full_path())
             if not user.has_role(minimum):

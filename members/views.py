@@ -84,6 +84,8 @@ def profile(request: MemberRequest) -> HttpResponse:
             )
             messages.success(request, "Profile saved.")
             return redirect("profile")
+    # Django's form autofocuses "Old password"; on this page the profile form comes first.
+    password_form.fields["old_password"].widget.attrs.pop("autofocus", None)
     return render(request, "members/profile.html", {"form": form, "password_form": password_form})
 
 

@@ -77,7 +77,7 @@ def palette_entries(member) -> list[tuple[str, Entry]]:
     return [(kind, e) for kind, e in pages + actions if member.has_role(e.minimum)]
 
 
-def palette_match(member, query: str, limit: int = 8) -> list[tuple[str, Entry]]:
+def palette_match(member, query: str, limit: int = 12) -> list[tuple[str, Entry]]:
     words = query.lower().split()
     matches = []
     for kind, entry in palette_entries(member):

@@ -113,6 +113,9 @@ if socket_dir := _database.get("OPTIONS", {}).pop("host", None):
     _database["HOST"] = socket_dir  # postgresql://user@/db?host=/socket/dir
 if not _database["ENGINE"].endswith("postgresql"):
     raise RuntimeError("Workbench runs on PostgreSQL only: DATABASE_URL must be postgresql://")
+if TESTING:
+    # Concurrent test runs on one server (a developer's and a helper's) must not share a test DB.
+    _database["TEST"] = {"NAME": f"test_{_database['NAME']}_{os.getpid()}"}
 DATABASES = {"default": _database}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -40,7 +40,11 @@
     if (event.target.closest("[data-open-palette]")) { open(); }
     const d = dialog();
     if (d && event.target === d) d.close();  // a click on the backdrop closes it
-    if (event.target.closest("[data-toggle-nav]")) document.body.classList.toggle("nav-open");
+    if (event.target.closest("[data-toggle-nav]")) {
+      document.body.classList.toggle("nav-open");
+    } else if (document.body.classList.contains("nav-open") && !event.target.closest(".sidebar")) {
+      document.body.classList.remove("nav-open");  // a click outside the drawer closes it
+    }
   });
   document.addEventListener("htmx:afterSwap", function (event) {
     if (event.target.classList && event.target.classList.contains("palette-results")) select(0);
