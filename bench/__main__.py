@@ -15,15 +15,22 @@ def build_parser(scenarios) -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="scenario", metavar="SCENARIO")
     for scenario in scenarios.values():
-        scenario_parser = sub.add_parser(scenario.name, help=scenario.help,
-                                         description=scenario.help)
+        scenario_parser = sub.add_parser(
+            scenario.name, help=scenario.help, description=scenario.help
+        )
         if scenario.default_size is not None:
             scenario_parser.add_argument(
-                "--size", type=row_count, default=scenario.default_size,
+                "--size",
+                type=row_count,
+                default=scenario.default_size,
                 help=f"rows (default {scenario.default_size:,}); 1_000_000, 1M and 50k work too",
             )
-        scenario_parser.add_argument("--repeat", type=row_count, default=3,
-                                     help="runs per figure; the median is reported (default 3)")
+        scenario_parser.add_argument(
+            "--repeat",
+            type=row_count,
+            default=3,
+            help="runs per figure; the median is reported (default 3)",
+        )
         scenario.add_arguments(scenario_parser)
     return parser
 
@@ -45,8 +52,10 @@ def main(argv: list[str] | None = None) -> int:
     from bench.db import BENCH_DATABASE, setup_django
 
     main_db = setup_django()
-    print(f"bench {args.scenario}: database {BENCH_DATABASE} (your {main_db} is not touched)",
-          flush=True)
+    print(
+        f"bench {args.scenario}: database {BENCH_DATABASE} (your {main_db} is not touched)",
+        flush=True,
+    )
     scenarios[args.scenario].run(args)
     return 0
 

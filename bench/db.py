@@ -17,8 +17,12 @@ def _server_params(database: dict) -> dict:
         for key, value in database.get("OPTIONS", {}).items()
         if key not in _DJANGO_ONLY_OPTIONS
     }
-    for setting, param in (("HOST", "host"), ("PORT", "port"), ("USER", "user"),
-                           ("PASSWORD", "password")):
+    for setting, param in (
+        ("HOST", "host"),
+        ("PORT", "port"),
+        ("USER", "user"),
+        ("PASSWORD", "password"),
+    ):
         if database.get(setting):
             params[param] = str(database[setting])
     return params

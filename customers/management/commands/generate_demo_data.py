@@ -6,10 +6,15 @@ from customers.demo_data import generate_customers
 
 
 class Command(BaseCommand):
-    help = "Load seeded demo customers fast (COPY). Re-running with the same seed adds nothing twice."
+    help = (
+        "Load seeded demo customers fast (COPY). Re-running with the same seed adds nothing twice;"
+        " another seed adds more."
+    )
 
     def add_arguments(self, parser):
-        parser.add_argument("--customers", type=int, default=5000, help="How many customers (default 5000)")
+        parser.add_argument(
+            "--customers", type=int, default=5000, help="How many customers (default 5000)"
+        )
         parser.add_argument("--seed", type=int, default=1, help="Random seed; same seed, same data")
 
     def handle(self, *args, customers: int, seed: int, **options):
@@ -20,6 +25,6 @@ class Command(BaseCommand):
         result = generate_customers(count=customers, seed=seed)
         rate = result.requested / result.seconds if result.seconds else 0
         self.stdout.write(
-            f"customers: {result.created:,} created of {result.requested:,} generated "
+            f"customers: {result.created:,} created of {result.requested:,} requested "
             f"(seed {seed}) in {result.seconds:.1f}s, {rate:,.0f} rows/s"
         )
