@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from bench.scenarios import load_all, row_count
@@ -56,7 +57,12 @@ def main(argv: list[str] | None = None) -> int:
         f"bench {args.scenario}: database {BENCH_DATABASE} (your {main_db} is not touched)",
         flush=True,
     )
+    load_before = os.getloadavg()[0]
     scenarios[args.scenario].run(args)
+    print(
+        f"load average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after"
+        f" ({os.cpu_count()} CPUs; other work running meanwhile makes the figures noise)"
+    )
     return 0
 
 

@@ -23,8 +23,10 @@ class Command(BaseCommand):
         if seed < 0:
             raise CommandError("--seed must be zero or more")
         result = generate_customers(count=customers, seed=seed)
-        rate = result.requested / result.seconds if result.seconds else 0
-        self.stdout.write(
+        line = (
             f"customers: {result.created:,} created of {result.requested:,} requested "
-            f"(seed {seed}) in {result.seconds:.1f}s, {rate:,.0f} rows/s"
+            f"(seed {seed}) in {result.seconds:.1f}s"
         )
+        if result.created and result.seconds:
+            line += f", {result.created / result.seconds:,.0f} rows/s"
+        self.stdout.write(line)
