@@ -146,7 +146,7 @@ def _present_rows(cursor, count: int, seed: int) -> bytearray | None:
         [len(prefix) + 1, prefix + "%"],
     )
     present = None
-    for (i,) in cursor.fetchall():
+    for (i,) in cursor:  # one row at a time: no list of a million tuples
         if i < count:
             if present is None:
                 present = bytearray(count)
