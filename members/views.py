@@ -118,6 +118,8 @@ def member_list(request: MemberRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def member_edit(request: MemberRequest, pk: int) -> HttpResponse:
     member = get_object_or_404(Member, pk=pk)
+    # The form validates into a copy: the service must still see the stored role to protect
+    # the last Admin.
     form = MemberUpdateForm(request.POST or None, instance=Member.objects.get(pk=pk))
     new_password = None
     if request.method == "POST" and request.POST.get("action") == "reset-password":
