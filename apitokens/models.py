@@ -9,14 +9,18 @@ class ApiToken(models.Model):
     visible so a member can tell tokens apart (and spot a leaked one in a log)."""
 
     member = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+        settings.AUTH_USER_MODEL, on_delete=models.DB_CASCADE, related_name="api_tokens"
     )
     name = models.CharField(max_length=100)
     prefix = models.CharField(max_length=16, unique=True)
     token_hash = models.CharField(max_length=64, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.DB_SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
     )
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)

@@ -26,9 +26,7 @@ def customer_search(q: str) -> QuerySet[Customer]:
     q = q.strip()
     if q:
         qs = qs.filter(
-            Q(user_id__startswith=q)
-            | Q(email__startswith=q.lower())
-            | Q(name__istartswith=q)
+            Q(user_id__startswith=q) | Q(email__startswith=q.lower()) | Q(name__istartswith=q)
         )
     return qs
 

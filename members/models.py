@@ -38,6 +38,8 @@ class Member(AbstractBaseUser):
     timezone = models.CharField(max_length=64, default="UTC")
     is_active = models.BooleanField(default=True)
     date_joined = models.DateTimeField(default=dj_timezone.now)
+    # Per-member screen settings, e.g. {"customer_columns": [...]}.
+    preferences = models.JSONField(default=dict, blank=True)
 
     objects = MemberManager()
 

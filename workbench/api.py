@@ -122,9 +122,13 @@ def on_too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
 
 
 def _mount_routers() -> None:
+    from customers.api import router as customers_router
     from members.api import router as members_router
+    from tags.api import router as tags_router
 
     api.add_router("/", members_router)
+    api.add_router("/", customers_router)
+    api.add_router("/", tags_router)
 
 
 _mount_routers()

@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "tags",
     "segments",
     "imports",
+    "activity",
 ]
 
 MIDDLEWARE = [
@@ -178,6 +179,13 @@ TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))
 
 # --- API -------------------------------------------------------------------------------------
 API_RATE_LIMIT_PER_MINUTE = int(os.environ.get("API_RATE_LIMIT_PER_MINUTE", "600"))
+
+# Request bodies (API JSON, form posts; not uploaded files) are refused above 1 MB: 413 in the API.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
+
+# Phone numbers are stored in E.164. Numbers written without a country code are read as this
+# region's (ISO 3166 code such as "GB"); empty means they must be international.
+PHONE_DEFAULT_REGION = os.environ.get("PHONE_DEFAULT_REGION", "").strip().upper()
 
 # --- Internationalisation: stored in UTC, shown in each member's timezone --------------------
 LANGUAGE_CODE = "en-us"

@@ -11,4 +11,6 @@ urlpatterns = [
     path("", include("apitokens.urls")),
     path("", include("system.urls")),
     path("", include("customers.urls")),
+    path("", include("tags.urls")),
+    path("", include("activity.urls")),
 ]

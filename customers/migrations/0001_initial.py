@@ -5,29 +5,38 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Customer',
+            name="Customer",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('user_id', models.CharField(max_length=255, unique=True)),
-                ('name', models.CharField(blank=True, max_length=255)),
-                ('first_name', models.CharField(blank=True, max_length=255)),
-                ('last_name', models.CharField(blank=True, max_length=255)),
-                ('email', models.CharField(blank=True, max_length=254)),
-                ('city', models.CharField(blank=True, max_length=255)),
-                ('country', models.CharField(blank=True, max_length=2)),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("user_id", models.CharField(max_length=255, unique=True)),
+                ("name", models.CharField(blank=True, max_length=255)),
+                ("first_name", models.CharField(blank=True, max_length=255)),
+                ("last_name", models.CharField(blank=True, max_length=255)),
+                ("email", models.CharField(blank=True, max_length=254)),
+                ("city", models.CharField(blank=True, max_length=255)),
+                ("country", models.CharField(blank=True, max_length=2)),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'indexes': [models.Index(fields=['email'], name='customer_email_idx'), models.Index(django.db.models.functions.text.Upper('name'), name='customer_name_upper_idx')],
+                "indexes": [
+                    models.Index(fields=["email"], name="customer_email_idx"),
+                    models.Index(
+                        django.db.models.functions.text.Upper("name"),
+                        name="customer_name_upper_idx",
+                    ),
+                ],
             },
         ),
     ]

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+from django.db import models
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+
+class Source(models.TextChoices):
+    """Where a change came from; shared by tag assignments and the activity log."""
+
+    UI = "ui", "Workbench"
+    API = "api", "API"
+    IMPORT = "import", "Import"
+    SYSTEM = "system", "System"
+
+
+class Tag(models.Model):
+    name = models.CharField(max_length=100)
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(
+        "members.Member", null=True, blank=True, on_delete=models.DB_SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = [Lower("name")]
+        constraints = [models.UniqueConstraint(Lower("name"), name="tag_name_unique_ci")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CustomerTag(models.Model):
+    """A tag on a customer, with when and by what it was added (segments ask "tagged within
+    the last 7 days"). Foreign keys cascade in the database so bulk erasure is one statement."""
+
+    customer = models.ForeignKey(
+        "customers.Customer", on_delete=models.DB_CASCADE, related_name="customer_tags"
+    )
+    tag = models.ForeignKey(Tag, on_delete=models.DB_CASCADE, related_name="customer_tags")
+    added_at = models.DateTimeField(default=timezone.now)
+    added_by = models.ForeignKey(
+        "members.Member", null=True, blank=True, on_delete=models.DB_SET_NULL, related_name="+"
+    )
+    added_by_token = models.ForeignKey(
+        "apitokens.ApiToken", null=True, blank=True, on_delete=models.DB_SET_NULL, related_name="+"
+    )
+    source = models.CharField(max_length=8, choices=Source.choices, default=Source.UI)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["customer", "tag"], name="customer_tag_unique"),
+        ]
+        indexes = [models.Index(fields=["tag", "added_at"], name="customer_tag_tag_added_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.tag_id} on {self.customer_id}"

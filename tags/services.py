@@ -1,0 +1,265 @@
+"""Tag writes. Bulk assignment is set-based: the customers to tag are a queryset compiled into
+one INSERT ... SELECT, so tagging "all matching this filter" at a million rows is one statement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from django.db import IntegrityError, connection, transaction
+from django.db.models import QuerySet
+from django.db.models.functions import Lower
+
+from activity.services import Actor, activity_record
+from customers.models import Customer
+from tags.models import CustomerTag, Tag
+
+TAG_NAME_MAX = 100
+
+
+class TagInvalid(ValueError):
+    pass
+
+
+def tag_name_clean(name: str) -> str:
+    name = " ".join((name or "").split())
+    if not name:
+        raise TagInvalid("A tag needs a name.")
+    if len(name) > TAG_NAME_MAX:
+        raise TagInvalid(f"A tag name has at most {TAG_NAME_MAX} characters.")
+    if "\x00" in name:
+        raise TagInvalid("A tag name must not contain NUL characters.")
+    return name
+
+
+def _name_taken(name: str, exclude: int | None = None) -> bool:
+    qs = Tag.objects.annotate(lname=Lower("name")).filter(lname=name.lower())
+    if exclude:
+        qs = qs.exclude(pk=exclude)
+    return qs.exists()
+
+
+def tag_create(*, name: str, actor: Actor) -> Tag:
+    name = tag_name_clean(name)
+    if _name_taken(name):
+        raise TagInvalid(f"A tag named “{name}” already exists.")
+    try:
+        with transaction.atomic():
+            tag = Tag.objects.create(name=name, created_by=actor.member)
+            activity_record(
+                actor, "tag.created", target_type="tag", target_id=tag.pk, target_label=name
+            )
+    except IntegrityError:
+        raise TagInvalid(f"A tag named “{name}” already exists.") from None
+    return tag
+
+
+def tag_rename(*, tag: Tag, name: str, actor: Actor) -> Tag:
+    name = tag_name_clean(name)
+    if _name_taken(name, exclude=tag.pk):
+        raise TagInvalid(f"A tag named “{name}” already exists.")
+    old = tag.name
+    with transaction.atomic():
+        tag.name = name
+        tag.save(update_fields=["name"])
+        activity_record(
+            actor,
+            "tag.renamed",
+            target_type="tag",
+            target_id=tag.pk,
+            target_label=name,
+            fields=["name"],
+            changes={"name": [old, name]},
+        )
+    return tag
+
+
+def tag_delete(*, tag: Tag, actor: Actor) -> int:
+    """Delete a tag and its assignments (cascaded in the database). Returns how many
+    customers had it."""
+    with transaction.atomic():
+        count = CustomerTag.objects.filter(tag=tag).count()
+        activity_record(
+            actor,
+            "tag.deleted",
+            target_type="tag",
+            target_id=tag.pk,
+            target_label=tag.name,
+            changes={"customers": count},
+            count=max(count, 1),
+        )
+        tag.delete()
+    return count
+
+
+def tag_merge(*, source: Tag, target: Tag, actor: Actor) -> int:
+    """Move every assignment of ``source`` to ``target`` (keeping the original time and
+    author; a customer with both keeps the older one) and delete ``source``."""
+    if source.pk == target.pk:
+        raise TagInvalid("Choose a different tag to merge into.")
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                """
+                INSERT INTO tags_customertag
+                    (customer_id, tag_id, added_at, added_by_id, added_by_token_id, source)
+                SELECT customer_id, %s, added_at, added_by_id, added_by_token_id, source
+                FROM tags_customertag WHERE tag_id = %s
+                ON CONFLICT (customer_id, tag_id) DO UPDATE
+                    SET added_at = LEAST(tags_customertag.added_at, EXCLUDED.added_at)
+                """,
+                [target.pk, source.pk],
+            )
+            moved = cursor.rowcount
+        activity_record(
+            actor,
+            "tag.merged",
+            target_type="tag",
+            target_id=target.pk,
+            target_label=target.name,
+            changes={"merged": source.name, "customers": moved},
+            count=max(moved, 1),
+        )
+        source.delete()
+    return moved
+
+
+def tags_ensure(names: Iterable[str], actor: Actor) -> list[Tag]:
+    """The tags with these names (case-insensitive), creating the missing ones."""
+    wanted: dict[str, str] = {}
+    for name in names:
+        clean = tag_name_clean(name)
+        wanted.setdefault(clean.lower(), clean)
+    if not wanted:
+        return []
+    existing = {
+        t.name.lower(): t
+        for t in Tag.objects.annotate(lname=Lower("name")).filter(lname__in=list(wanted))
+    }
+    missing = [name for key, name in wanted.items() if key not in existing]
+    if missing:
+        with connection.cursor() as cursor:
+            # Concurrent creators of the same name: the unique index picks one, both see it.
+            cursor.execute(
+                "INSERT INTO tags_tag (name, created_at, created_by_id)"
+                " SELECT n, now(), %s FROM unnest(%s::text[]) AS n ON CONFLICT DO NOTHING"
+                " RETURNING id, name",
+                [actor.member.pk if actor.member else None, missing],
+            )
+            for pk, name in cursor.fetchall():
+                activity_record(
+                    actor, "tag.created", target_type="tag", target_id=pk, target_label=name
+                )
+        existing = {
+            t.name.lower(): t
+            for t in Tag.objects.annotate(lname=Lower("name")).filter(lname__in=list(wanted))
+        }
+    return [existing[key] for key in wanted]
+
+
+def _actor_params(actor: Actor) -> list:
+    return [
+        actor.member.pk if actor.member else None,
+        actor.token.pk if actor.token else None,
+        actor.source,
+    ]
+
+
+def customers_tag(
+    customers: QuerySet[Customer],
+    tags: Sequence[Tag],
+    actor: Actor,
+    *,
+    customer: Customer | None = None,
+) -> int:
+    """Add ``tags`` to every customer in the queryset; returns the number of new assignments.
+    Existing assignments keep their original time and author."""
+    if not tags:
+        return 0
+    sql, params = customers.order_by().values("pk").query.sql_with_params()
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                # The subquery is Django's own compiled SQL; values stay parameters.
+                "INSERT INTO tags_customertag"  # noqa: S608
+                " (customer_id, tag_id, added_at, added_by_id, added_by_token_id, source)"
+                f" SELECT c.id, t, now(), %s, %s, %s FROM ({sql}) AS c"
+                " CROSS JOIN unnest(%s::bigint[]) AS t ON CONFLICT DO NOTHING",
+                [*_actor_params(actor), *params, [t.pk for t in tags]],
+            )
+            added = cursor.rowcount
+        _log_bulk(actor, "customers.tagged", tags, added, customer)
+    return added
+
+
+def customers_untag(
+    customers: QuerySet[Customer],
+    tags: Sequence[Tag],
+    actor: Actor,
+    *,
+    customer: Customer | None = None,
+) -> int:
+    if not tags:
+        return 0
+    with transaction.atomic():
+        removed, _ = CustomerTag.objects.filter(
+            tag__in=[t.pk for t in tags], customer__in=customers.order_by().values("pk")
+        ).delete()
+        _log_bulk(actor, "customers.untagged", tags, removed, customer)
+    return removed
+
+
+def _log_bulk(
+    actor: Actor, action: str, tags: Sequence[Tag], count: int, customer: Customer | None
+) -> None:
+    """One entry per batch; with ``customer`` it lands on that customer's page."""
+    activity_record(
+        actor,
+        action,
+        target_type="customer",
+        target_id=customer.pk if customer else None,
+        target_label=customer.user_id if customer else "",
+        fields=["tags"],
+        changes={"tags": [t.name for t in tags], "assignments": count},
+        count=max(count, 1),
+    )
+
+
+def customers_tag_by_name(
+    pairs: Sequence[tuple[int, str]], actor: Actor, *, log: bool = True
+) -> int:
+    """Add tags given as (customer id, tag name) pairs, creating tags as needed (API and
+    import writes)."""
+    tags = {t.name.lower(): t.pk for t in tags_ensure({name for _, name in pairs}, actor)}
+    customer_ids = [pk for pk, _ in pairs]
+    tag_ids = [tags[name.lower()] for _, name in pairs]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO tags_customertag"
+            " (customer_id, tag_id, added_at, added_by_id, added_by_token_id, source)"
+            " SELECT c, t, now(), %s, %s, %s FROM unnest(%s::bigint[], %s::bigint[]) AS x(c, t)"
+            " ON CONFLICT DO NOTHING",
+            [*_actor_params(actor), customer_ids, tag_ids],
+        )
+        added = cursor.rowcount
+    if log:
+        activity_record(
+            actor,
+            "customers.tagged",
+            target_type="customer",
+            target_id=customer_ids[0] if len(set(customer_ids)) == 1 else None,
+            fields=["tags"],
+            changes={"tags": sorted({n for _, n in pairs}), "assignments": added},
+            count=max(added, 1),
+        )
+    return added
+
+
+def customer_tags_add(*, customer: Customer, names: Iterable[str], actor: Actor) -> list[Tag]:
+    tags = tags_ensure(names, actor)
+    customers_tag(Customer.objects.filter(pk=customer.pk), tags, actor, customer=customer)
+    return tags
+
+
+def customer_tags_remove(*, customer: Customer, tags: Sequence[Tag], actor: Actor) -> int:
+    return customers_untag(Customer.objects.filter(pk=customer.pk), tags, actor, customer=customer)
