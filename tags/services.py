@@ -183,7 +183,7 @@ def customers_tag(
                 # The subquery is Django's own compiled SQL; values stay parameters.
                 "INSERT INTO tags_customertag"  # noqa: S608
                 " (customer_id, tag_id, added_at, added_by_id, added_by_token_id, source)"
-                f" SELECT c.id, t, now(), %s, %s, %s FROM ({sql}) AS c"
+                f" SELECT c.id, t, now(), %s, %s, %s FROM ({sql}) AS c(id)"
                 " CROSS JOIN unnest(%s::bigint[]) AS t ON CONFLICT DO NOTHING",
                 [*_actor_params(actor), *params, [t.pk for t in tags]],
             )
