@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
+from activity.selectors import activity_for_customer
 from activity.services import Actor, activity_record
 from customers import selectors, services
 from customers.columns import available_columns, chosen_columns, columns_save
@@ -217,6 +218,7 @@ def customer_detail(request: MemberRequest, pk: int) -> HttpResponse:
                 (label, getattr(customer, name), is_time)
                 for name, label, is_time in ANALYTICS_FIELDS
             ],
+            "activity": activity_for_customer(customer.pk),
             **_tags_context(customer),
         },
     )

@@ -33,6 +33,21 @@ SIDEBAR: list[tuple[str, list[Entry]]] = [
         "Configuration",
         [
             Entry(
+                "Custom fields",
+                "custom-field-list",
+                Role.ADMIN,
+                icon="fields",
+                keywords=("field", "attributes", "profile"),
+            ),
+            Entry("Tags", "tag-list", icon="tag", keywords=("tag", "labels", "groups")),
+            Entry(
+                "Activity",
+                "activity-list",
+                Role.MARKETER,
+                icon="history",
+                keywords=("audit", "log", "history", "changes"),
+            ),
+            Entry(
                 "API tokens", "api-token-list", Role.ADMIN, icon="key", keywords=("rest", "bearer")
             ),
             Entry(
@@ -54,6 +69,15 @@ SIDEBAR: list[tuple[str, list[Entry]]] = [
 ]
 
 ACTIONS: list[Entry] = [
+    Entry("Add customer", "customer-new", Role.MARKETER, keywords=("new customer", "test user")),
+    Entry("New tag", "tag-list", Role.MARKETER, anchor="new", keywords=("create tag",)),
+    Entry(
+        "New custom field",
+        "custom-field-list",
+        Role.ADMIN,
+        anchor="new",
+        keywords=("create field", "field"),
+    ),
     Entry("New member", "member-list", Role.ADMIN, anchor="new", keywords=("invite", "add user")),
     Entry("New API token", "api-token-list", Role.ADMIN, anchor="new", keywords=("create token",)),
     Entry("Run a worker check", "system-status", Role.ADMIN, keywords=("ping", "job", "queue")),
