@@ -18,6 +18,7 @@ from typing import Any
 from customers.models import CustomField, CustomFieldType
 
 TEXT_MAX = 2000
+NUMBER_LIMIT = 10**15
 NAME_MAX = 63
 _TRUE = {"true", "yes", "y", "1", "on"}
 _FALSE = {"false", "no", "n", "0", "off"}
@@ -69,7 +70,8 @@ def _parse_datetime(value: str) -> datetime:
 
 
 def format_date_value(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # isoformat, not strftime: strftime writes year 999 as "999", which does not parse back.
+    return moment.astimezone(UTC).replace(microsecond=0, tzinfo=None).isoformat() + "Z"
 
 
 def coerce_custom_value(field_type: str, value: Any, *, lenient: bool = False) -> Any:
@@ -102,8 +104,9 @@ def coerce_custom_value(field_type: str, value: Any, *, lenient: bool = False) -
             raise ValueError("Must be a number.")
         if isinstance(value, float) and not math.isfinite(value):
             raise ValueError("Must be a finite number.")
-        if abs(value) >= 1e15 and isinstance(value, int):
-            raise ValueError("Must be smaller than 10^15 in size.")
+        # Beyond this, JSON readers (JavaScript among them) lose digits.
+        if abs(value) >= NUMBER_LIMIT:
+            raise ValueError("Must be between -10^15 and 10^15.")
         return value
     if field_type == CustomFieldType.BOOLEAN:
         if isinstance(value, bool):

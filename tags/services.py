@@ -230,7 +230,7 @@ def customers_tag_by_name(
 ) -> int:
     """Add tags given as (customer id, tag name) pairs, creating tags as needed (API and
     import writes)."""
-    tags = {t.name.lower(): t.pk for t in tags_ensure({name for _, name in pairs}, actor)}
+    tags = {t.name.lower(): t.pk for t in tags_ensure(dict.fromkeys(name for _, name in pairs), actor)}
     customer_ids = [pk for pk, _ in pairs]
     tag_ids = [tags[name.lower()] for _, name in pairs]
     with connection.cursor() as cursor:

@@ -1,0 +1,206 @@
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from customers.custom_fields import CustomFieldSpec, coerce_custom_value, custom_field_name_for
+from customers.profile import (
+    MAX_CUSTOM_KEYS,
+    ProfileInvalid,
+    clean_phone,
+    clean_user_id,
+    profile_clean,
+)
+
+SPECS = {
+    "plan": CustomFieldSpec("plan", "text"),
+    "score": CustomFieldSpec("score", "number"),
+    "since": CustomFieldSpec("since", "date"),
+    "vip": CustomFieldSpec("vip", "boolean"),
+}
+
+
+def _errors(data, lenient=False) -> dict[str, str]:
+    with pytest.raises(ProfileInvalid) as exc:
+        profile_clean(data, SPECS, lenient=lenient)
+    return {e.field: e.message for e in exc.value.errors}
+
+
+def test_standard_fields_are_normalised():
+    clean = profile_clean(
+        {
+            "email": "  Ann@Example.COM ",
+            "phone": "+44 (0)20 7946 0958",
+            "timezone": "europe/paris",
+            "name": "  Ann  ",
+            "user_type": "TEST",
+        },
+        SPECS,
+    )
+    assert clean.values == {
+        "email": "ann@example.com",
+        "phone": "+442079460958",
+        "timezone": "Europe/Paris",
+        "name": "Ann",
+        "user_type": "test",
+    }
+
+
+def test_null_clears_a_field_and_user_type_falls_back_to_live():
+    clean = profile_clean({"city": None, "user_type": None}, SPECS)
+    assert clean.values == {"city": "", "user_type": "live"}
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "reason"),
+    [
+        ("email", "not-an-email", "not a valid e-mail"),
+        ("phone", "12345", "not a valid phone number"),
+        ("phone", "+1 555 0000", "not a valid phone number"),
+        ("timezone", "Mars/Olympus", "IANA"),
+        ("user_type", "robot", "live"),
+        ("name", 42, "Must be text"),
+        ("name", "x" * 256, "At most 255"),
+        ("city", "a\x00b", "NUL"),
+        ("id", 5, "read-only"),
+        ("user_id", "other", "read-only"),
+        ("last_seen", "2024-01-01", "read-only"),
+        ("created_at", "2024-01-01", "read-only"),
+        ("favourite", "x", "Unknown field"),
+        ("device_tokens", [{"token": "a", "platform": "windows"}], "ios"),
+        ("device_tokens", [{"token": f"t{i}", "platform": "ios"} for i in range(6)], "At most 5"),
+        ("device_tokens", [{"token": "a"}], "Each device token"),
+        ("tags", [""], "empty"),
+        ("tags", ["x" * 101], "At most 100"),
+        ("custom", ["plan"], "object"),
+    ],
+)
+def test_bad_values_name_the_field_and_the_reason(field, value, reason):
+    assert reason in _errors({field: value})[field]
+
+
+def test_every_problem_is_reported_at_once():
+    errors = _errors({"email": "x", "custom": {"nope": 1, "score": "high"}, "bogus": 1})
+    assert set(errors) == {"email", "custom.nope", "custom.score", "bogus"}
+    assert "Configuration → Custom fields" in errors["custom.nope"]
+
+
+def test_too_many_custom_keys():
+    custom = {f"k{i}": "v" for i in range(MAX_CUSTOM_KEYS + 1)}
+    assert "At most 100" in _errors({"custom": custom})["custom"]
+
+
+def test_custom_values_are_typed_and_empty_removes():
+    clean = profile_clean(
+        {"custom": {"plan": " gold, silver ", "score": 3, "since": "2024-05-01", "vip": None}},
+        SPECS,
+    )
+    assert clean.custom_set == {
+        "plan": "gold, silver",
+        "score": 3,
+        "since": "2024-05-01T00:00:00Z",
+    }
+    assert clean.custom_unset == ["vip"]
+
+
+def test_device_tokens_deduplicate():
+    tokens = [{"token": "a", "platform": "ios"}, {"token": "a", "platform": "android"}]
+    assert profile_clean({"device_tokens": tokens}, SPECS).values["device_tokens"] == [
+        {"token": "a", "platform": "android"}
+    ]
+
+
+@pytest.mark.parametrize(
+    ("type_", "value", "stored"),
+    [
+        ("number", 2.5, 2.5),
+        ("number", -7, -7),
+        ("boolean", False, False),
+        ("date", "2024-05-01T09:30:00+02:00", "2024-05-01T07:30:00Z"),
+        ("date", "2024-05-01T09:30:00Z", "2024-05-01T09:30:00Z"),
+        ("date", "2024-05-01T09:30:00", "2024-05-01T09:30:00Z"),  # no offset: UTC
+        ("text", "music, books", "music, books"),
+    ],
+)
+def test_strict_custom_values(type_, value, stored):
+    assert coerce_custom_value(type_, value) == stored
+
+
+@pytest.mark.parametrize(
+    ("type_", "value"),
+    [
+        ("number", True),
+        ("number", "3"),
+        ("number", float("nan")),
+        ("number", 10**20),
+        ("number", 1e300),
+        ("boolean", "yes"),
+        ("boolean", 1),
+        ("date", "31/02/2024"),
+        ("date", "2024-02-30"),
+        ("date", 20240101),
+        ("text", 5),
+        ("text", {"a": 1}),
+        ("text", "x" * 2001),
+    ],
+)
+def test_strict_custom_values_refuse_the_wrong_type(type_, value):
+    with pytest.raises(ValueError):
+        coerce_custom_value(type_, value)
+
+
+@pytest.mark.parametrize(
+    ("type_", "value", "stored"),
+    [
+        ("number", " 3.50 ", 3.5),
+        ("number", "42", 42),
+        ("boolean", "Yes", True),
+        ("boolean", "0", False),
+        ("date", "2024-05-01", "2024-05-01T00:00:00Z"),
+        ("text", 12, "12"),
+    ],
+)
+def test_lenient_custom_values_parse_text(type_, value, stored):
+    assert coerce_custom_value(type_, value, lenient=True) == stored
+
+
+@given(st.one_of(st.integers(-(10**14), 10**14), st.floats(-(10**14), 10**14)))
+def test_numbers_round_trip_through_text(number):
+    # A number exported as text and imported again keeps its value.
+    assert coerce_custom_value("number", str(number), lenient=True) == pytest.approx(number)
+
+
+@given(st.datetimes(timezones=st.timezones()))
+def test_dates_round_trip(moment):
+    stored = coerce_custom_value("date", moment.isoformat())
+    assert coerce_custom_value("date", stored) == stored
+    assert stored.endswith("Z")
+
+
+@pytest.mark.parametrize(
+    ("label", "taken", "name"),
+    [
+        ("Plan tier", set(), "plan_tier"),
+        ("Plan tier", {"plan_tier"}, "plan_tier_2"),
+        ("Plan tier", {"plan_tier", "plan_tier_2"}, "plan_tier_3"),
+        ("Café No. 1!", set(), "cafe_no_1"),
+        ("2024 goals", set(), "f_2024_goals"),
+        ("!!!", set(), "field"),
+        ("x" * 200, set(), "x" * 59),
+    ],
+)
+def test_custom_field_names_come_from_labels(label, taken, name):
+    assert custom_field_name_for(label, taken) == name
+
+
+def test_user_ids_are_trimmed_and_limited():
+    assert clean_user_id("  Abc ") == "Abc"
+    for bad in ("", "   ", "a\nb", "x" * 256, 5):
+        with pytest.raises(ValueError):
+            clean_user_id(bad)
+
+
+def test_phone_default_region(settings):
+    settings.PHONE_DEFAULT_REGION = "GB"
+    assert clean_phone("020 7946 0958") == "+442079460958"
