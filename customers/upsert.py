@@ -32,17 +32,29 @@ WITH i AS (
 )
 """
 
-_SET_TEXT = ", ".join(
-    f"{col} = CASE WHEN i.s ? '{col}' THEN i.s->>'{col}' ELSE c.{col} END" for col in _TEXT_COLUMNS
+# The new value of each column: the batch's where the item has the key, else the row's.
+_NEW_VALUE = {
+    **{
+        col: f"CASE WHEN i.s ? '{col}' THEN i.s->>'{col}' ELSE c.{col} END" for col in _TEXT_COLUMNS
+    },
+    "device_tokens": "CASE WHEN i.s ? 'device_tokens' THEN i.s->'device_tokens' "
+    "ELSE c.device_tokens END",
+    "custom": "(c.custom || i.cs) - i.cu",
+}
+# Rows whose values would not change are left alone (updated_at keeps meaning "changed");
+# the final SELECT reports every existing row of the batch and whether it changed.
+_UPDATE = f"""{_INPUT},
+u AS (
+    UPDATE customers_customer c
+    SET {", ".join(f"{col} = {expr}" for col, expr in _NEW_VALUE.items())}, updated_at = now()
+    FROM i
+    WHERE c.user_id = i.user_id
+      AND ({", ".join(f"c.{col}" for col in _NEW_VALUE)})
+          IS DISTINCT FROM ({", ".join(_NEW_VALUE.values())})
+    RETURNING c.id
 )
-_UPDATE = f"""{_INPUT}
-UPDATE customers_customer c SET {_SET_TEXT},
-    device_tokens = CASE WHEN i.s ? 'device_tokens' THEN i.s->'device_tokens'
-                         ELSE c.device_tokens END,
-    custom = (c.custom || i.cs) - i.cu,
-    updated_at = now()
-FROM i WHERE c.user_id = i.user_id
-RETURNING c.id, c.user_id
+SELECT c.id, c.user_id, u.id IS NOT NULL
+FROM customers_customer c JOIN i ON c.user_id = i.user_id LEFT JOIN u ON u.id = c.id
 """  # noqa: S608 - identifiers come from STANDARD_FIELDS, values are one JSON parameter
 
 _NEW_TEXT = ", ".join(
@@ -54,7 +66,7 @@ INSERT INTO customers_customer
 SELECT i.user_id, {_NEW_TEXT}, coalesce(i.s->'device_tokens', '[]'::jsonb), i.cs, now(), now()
 FROM i
 ON CONFLICT (user_id) DO NOTHING
-RETURNING id, user_id
+RETURNING id, user_id, true
 """  # noqa: S608 - as above
 
 
@@ -69,7 +81,12 @@ class UpsertResult:
     user_id: str
     id: int
     created: bool
+    changed: bool = True  # False: the customer existed and nothing about it changed
     fields: list[str] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        return "created" if self.created else "updated" if self.changed else "unchanged"
 
 
 def _merge(items: list[UpsertItem]) -> dict[str, CleanProfile]:
@@ -99,11 +116,11 @@ def _merge(items: list[UpsertItem]) -> dict[str, CleanProfile]:
     return merged
 
 
-def _run(sql: str, profiles: dict[str, CleanProfile]) -> dict[str, int]:
+def _run(sql: str, profiles: dict[str, CleanProfile]) -> dict[str, tuple[int, bool]]:
     batch = [{"user_id": uid, **p.as_json()} for uid, p in profiles.items()]
     with connection.cursor() as cursor:
         cursor.execute(sql, [Jsonb(batch)])
-        return {user_id: pk for pk, user_id in cursor.fetchall()}
+        return {user_id: (pk, changed) for pk, user_id, changed in cursor.fetchall()}
 
 
 def customers_upsert(
@@ -128,12 +145,12 @@ def customers_upsert(
         # lose the INSERT (ON CONFLICT DO NOTHING) and are updated on the next round.
         for _ in range(3):
             if mode == "upsert":
-                for user_id, pk in _run(_UPDATE, pending).items():
-                    results[user_id] = UpsertResult(user_id, pk, False)
+                for user_id, (pk, changed) in _run(_UPDATE, pending).items():
+                    results[user_id] = UpsertResult(user_id, pk, False, changed)
             missing = {u: p for u, p in pending.items() if u not in results}
             if not missing:
                 break
-            for user_id, pk in _run(_INSERT, missing).items():
+            for user_id, (pk, _) in _run(_INSERT, missing).items():
                 results[user_id] = UpsertResult(user_id, pk, True)
             pending = {u: p for u, p in missing.items() if u not in results}
             if not pending:
@@ -142,14 +159,13 @@ def customers_upsert(
                 raise ProfileInvalid(
                     [FieldError("user_id", "A customer with this user ID already exists.")]
                 )
-        for user_id, result in results.items():
-            result.fields = profiles[user_id].changed_fields + (
-                ["tags"] if profiles[user_id].tags else []
-            )
-
         pairs = [(results[u].id, name) for u, p in profiles.items() for name in p.tags]
-        if pairs:
-            customers_tag_by_name(pairs, actor, log=False)
+        tagged = customers_tag_by_name(pairs, actor, log=False) if pairs else set()
+        for user_id, result in results.items():
+            result.fields = profiles[user_id].changed_fields if result.changed else []
+            if result.id in tagged:
+                result.changed = True
+                result.fields.append("tags")
         _log(results, profiles, actor, log_each if log_each is not None else len(results) == 1)
     return results
 
@@ -164,6 +180,8 @@ def _log(
         return
     if each:
         for user_id, result in results.items():
+            if not result.changed:
+                continue
             activity_record(
                 actor,
                 "customer.created" if result.created else "customer.updated",
@@ -175,12 +193,17 @@ def _log(
             )
         return
     created = sum(r.created for r in results.values())
+    unchanged = sum(not r.changed for r in results.values())
     fields = sorted({f for r in results.values() for f in r.fields})
     activity_record(
         actor,
         "customers.upserted",
         target_type="customer",
         fields=fields,
-        changes={"created": created, "updated": len(results) - created},
+        changes={
+            "created": created,
+            "updated": len(results) - created - unchanged,
+            "unchanged": unchanged,
+        },
         count=len(results),
     )

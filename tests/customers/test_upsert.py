@@ -80,7 +80,8 @@ def test_one_entry_per_customer_or_one_per_batch(actor):
     assert entry.changes == {"country": "NO"}  # the e-mail address is personal: named, not shown
     customers_upsert([_item("a", city="x"), _item("b"), _item("c")], actor)
     batch = Activity.objects.get(action="customers.upserted")
-    assert batch.count == 3 and batch.changes == {"created": 2, "updated": 1}
+    assert batch.count == 3
+    assert batch.changes == {"created": 2, "updated": 1, "unchanged": 0}
 
 
 text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=8)
@@ -131,3 +132,18 @@ def test_batches_agree_with_applying_the_items_one_by_one(actor, items):
         for c in Customer.objects.all()
     }
     assert got == _replay(items)
+
+
+def test_an_identical_write_leaves_the_row_alone(actor):
+    customers_upsert([_item("a", name="Ann", custom={"score": 1})], actor)
+    before = Customer.objects.get(user_id="a").updated_at
+    result = customers_upsert([_item("a", name="Ann", custom={"score": 1})], actor)["a"]
+    assert (result.status, result.fields) == ("unchanged", [])
+    assert Customer.objects.get(user_id="a").updated_at == before
+    assert not Activity.objects.filter(action="customer.updated").exists()
+    tagged = customers_upsert([_item("a", name="Ann", tags=["new"])], actor)["a"]
+    assert (tagged.status, tagged.fields) == ("updated", ["tags"])
+    batch = customers_upsert([_item("a", name="Ann"), _item("b")], actor)
+    assert [r.status for r in batch.values()] == ["unchanged", "created"]
+    entry = Activity.objects.get(action="customers.upserted")
+    assert entry.changes == {"created": 1, "updated": 0, "unchanged": 1}
