@@ -75,7 +75,8 @@ class CustomerForm(forms.Form):
             {"list": "timezones", "placeholder": "Europe/Paris"}
         )
         for name, spec in custom_fields.items():
-            self.fields[f"custom.{name}"] = _custom_input(spec)
+            field = self.fields[f"custom.{name}"] = _custom_input(spec)
+            field.widget.attrs["id"] = f"id_custom_{name}"  # no dot: ids stay CSS-selectable
 
     def profile_data(self) -> dict:
         """What to hand to profile_clean: on create what was filled in, on edit only what the
