@@ -1,3 +1,7 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from activity import views
+
+urlpatterns = [
+    path("settings/activity/", views.activity_list, name="activity-list"),
+]

@@ -37,3 +37,19 @@ class CustomerFactory(factory.django.DjangoModelFactory):
     email = factory.LazyAttribute(lambda o: f"{o.user_id}@example.com")
     city = "Lisbon"
     country = "PT"
+
+
+class TagFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "tags.Tag"
+
+    name = factory.Sequence(lambda n: f"tag-{n}")
+
+
+class CustomFieldFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "customers.CustomField"
+
+    label = factory.Sequence(lambda n: f"Field {n}")
+    name = factory.Sequence(lambda n: f"field_{n}")
+    type = "text"

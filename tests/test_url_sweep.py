@@ -23,12 +23,29 @@ CLASSIFIED: dict[str, tuple[str, dict, str]] = {
     "profile": (Role.VIEWER, {}, "get"),
     "customer-list": (Role.VIEWER, {}, "get"),
     "customer-detail": (Role.VIEWER, {"pk": "customer"}, "get"),
+    "customer-new": (Role.MARKETER, {}, "get"),
+    "customer-columns": (Role.VIEWER, {}, "post"),
+    "customer-bulk": (Role.MARKETER, {}, "post"),
+    "customer-edit": (Role.MARKETER, {"pk": "customer"}, "get"),
+    "customer-delete": (Role.MARKETER, {"pk": "customer"}, "get"),
+    "customer-tags": (Role.MARKETER, {"pk": "customer"}, "post"),
+    "customer-tag-remove": (Role.MARKETER, {"pk": "customer", "tag_id": "tag"}, "post"),
     "member-list": (Role.ADMIN, {}, "get"),
     "member-edit": (Role.ADMIN, {"pk": "member"}, "get"),
     "api-token-list": (Role.ADMIN, {}, "get"),
     "api-token-revoke": (Role.ADMIN, {"pk": "token"}, "post"),
     "system-status": (Role.ADMIN, {}, "get"),
     "system-worker-check": (Role.ADMIN, {}, "post"),
+    "custom-field-list": (Role.ADMIN, {}, "get"),
+    "custom-field-edit": (Role.ADMIN, {"pk": "custom_field"}, "get"),
+    "custom-field-delete": (Role.ADMIN, {"pk": "custom_field"}, "get"),
+    "custom-field-stats": (Role.ADMIN, {"pk": "custom_field"}, "get"),
+    "tag-list": (Role.VIEWER, {}, "get"),
+    "tag-create": (Role.MARKETER, {}, "post"),
+    "tag-edit": (Role.MARKETER, {"pk": "tag"}, "get"),
+    "tag-delete": (Role.MARKETER, {"pk": "tag"}, "get"),
+    "tag-merge": (Role.MARKETER, {"pk": "tag"}, "get"),
+    "activity-list": (Role.MARKETER, {}, "get"),
 }
 API_PREFIX = "api/v1/"
 
@@ -64,12 +81,14 @@ def test_every_guarded_view_declares_its_role():
 @pytest.fixture
 def samples(cast):
     from apitokens.services import api_token_create
-    from tests.factories import CustomerFactory
+    from tests.factories import CustomerFactory, CustomFieldFactory, TagFactory
 
     return {
         "customer": CustomerFactory().pk,
         "member": cast[Role.VIEWER].pk,
         "token": api_token_create(member=cast[Role.VIEWER], name="sweep")[0].pk,
+        "tag": TagFactory().pk,
+        "custom_field": CustomFieldFactory().pk,
     }
 
 

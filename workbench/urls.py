@@ -11,6 +11,7 @@ urlpatterns = [
     path("", include("apitokens.urls")),
     path("", include("system.urls")),
     path("", include("customers.urls")),
+    path("", include("customers.field_urls")),
     path("", include("tags.urls")),
     path("", include("activity.urls")),
 ]
