@@ -14,7 +14,7 @@ class Activity(models.Model):
     A bulk operation writes one entry with ``count`` customers.
     """
 
-    at = models.DateTimeField(default=timezone.now, db_index=True)
+    at = models.DateTimeField(default=timezone.now)
     member = models.ForeignKey(
         "members.Member", null=True, blank=True, on_delete=models.DB_SET_NULL, related_name="+"
     )
@@ -34,6 +34,8 @@ class Activity(models.Model):
     class Meta:
         ordering = ["-at", "-id"]
         indexes = [
+            # Pages walk (at, id) newest first from a cursor.
+            models.Index(fields=["-at", "-id"], name="activity_at_id_idx"),
             models.Index(fields=["target_type", "target_id", "-at"], name="activity_target_idx"),
         ]
 

@@ -160,7 +160,7 @@ def customers_upsert(
                     [FieldError("user_id", "A customer with this user ID already exists.")]
                 )
         pairs = [(results[u].id, name) for u, p in profiles.items() for name in p.tags]
-        tagged = customers_tag_by_name(pairs, actor, log=False) if pairs else set()
+        tagged = customers_tag_by_name(pairs, actor) if pairs else set()
         for user_id, result in results.items():
             result.fields = profiles[user_id].changed_fields if result.changed else []
             if result.id in tagged:

@@ -125,7 +125,14 @@ def customer_bulk(request: MemberRequest) -> HttpResponse:
     actor = Actor.for_request(request)
     action = request.POST.get("action")
     if action == "export":
-        activity_record(actor, "customers.exported", target_type="customer", count=0)
+        exported = selectors.customer_count(qs)
+        activity_record(
+            actor,
+            "customers.exported",
+            target_type="customer",
+            changes={"approximate": exported.estimate},
+            count=exported.value,
+        )
         response = StreamingHttpResponse(
             customers_csv(qs, custom_field_specs()), content_type="text/csv; charset=utf-8"
         )

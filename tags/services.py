@@ -225,34 +225,24 @@ def _log_bulk(
     )
 
 
-def customers_tag_by_name(
-    pairs: Sequence[tuple[int, str]], actor: Actor, *, log: bool = True
-) -> set[int]:
+def customers_tag_by_name(pairs: Sequence[tuple[int, str]], actor: Actor) -> set[int]:
     """Add tags given as (customer id, tag name) pairs, creating tags as needed (API and
-    import writes). Returns the ids of customers that gained a tag."""
+    import writes; the caller records the activity). Returns the ids of customers that gained
+    a tag."""
     tags = {t.name.lower(): t.pk for t in tags_ensure(dict.fromkeys(n for _, n in pairs), actor)}
-    customer_ids = [pk for pk, _ in pairs]
-    tag_ids = [tags[name.lower()] for _, name in pairs]
     with connection.cursor() as cursor:
         cursor.execute(
             "INSERT INTO tags_customertag"
             " (customer_id, tag_id, added_at, added_by_id, added_by_token_id, source)"
             " SELECT c, t, now(), %s, %s, %s FROM unnest(%s::bigint[], %s::bigint[]) AS x(c, t)"
             " ON CONFLICT DO NOTHING RETURNING customer_id",
-            [*_actor_params(actor), customer_ids, tag_ids],
+            [
+                *_actor_params(actor),
+                [pk for pk, _ in pairs],
+                [tags[name.lower()] for _, name in pairs],
+            ],
         )
-        tagged = [row[0] for row in cursor.fetchall()]
-    if log and tagged:
-        activity_record(
-            actor,
-            "customers.tagged",
-            target_type="customer",
-            target_id=customer_ids[0] if len(set(customer_ids)) == 1 else None,
-            fields=["tags"],
-            changes={"tags": sorted({n for _, n in pairs}), "assignments": len(tagged)},
-            count=len(tagged),
-        )
-    return set(tagged)
+        return {row[0] for row in cursor.fetchall()}
 
 
 def customer_tags_add(*, customer: Customer, names: Iterable[str], actor: Actor) -> list[Tag]:
