@@ -98,7 +98,7 @@ def clean_timezone(value: Any) -> str:
 
 
 def clean_user_type(value: Any) -> str:
-    value = _plain_text(value, 4).lower() if isinstance(value, str) else value
+    value = value.strip().lower() if isinstance(value, str) else value
     if value not in UserType.values:
         raise ValueError("Must be “live” or “test”.")
     return value
@@ -218,7 +218,9 @@ def _clean_tags(value: Any) -> list[str]:
         raise ValueError(f"At most {MAX_TAGS_PER_WRITE} tags per write.")
     names: dict[str, str] = {}
     for name in value:
-        name = _plain_text(name, 100)
+        # Inner whitespace collapses as tags.services.tag_name_clean does, so "VIP  gold" and
+        # "VIP gold" are one tag here as they are in the database.
+        name = " ".join(_plain_text(name, 100).split())
         if not name:
             raise ValueError("A tag name must not be empty.")
         names.setdefault(name.lower(), name)

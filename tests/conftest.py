@@ -7,6 +7,17 @@ from members.roles import Role
 from tests.factories import PASSWORD, MemberFactory
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hashing(request, settings):
+    """Argon2 is slow on purpose; tests that are not about hashing hash with MD5. Argon2 stays
+    listed so hashes made elsewhere still verify."""
+    if "real_hashers" not in request.keywords:
+        settings.PASSWORD_HASHERS = [
+            "django.contrib.auth.hashers.MD5PasswordHasher",
+            *settings.PASSWORD_HASHERS,
+        ]
+
+
 @pytest.fixture
 def admin(db):
     return MemberFactory(role=Role.ADMIN, email="admin@test.example", name="Ada Admin")

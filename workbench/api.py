@@ -25,6 +25,17 @@ class Conflict(Exception):
     """The request is valid but clashes with what exists (e.g. a duplicate key): 409."""
 
 
+class Invalid(Exception):
+    """Field errors found by the app's own validation (profile_clean, services): 422."""
+
+    def __init__(
+        self, errors: list[dict[str, str]], detail: str = "The request has invalid fields."
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = errors
+
+
 class BearerToken(HttpBearer):
     def authenticate(self, request: HttpRequest, token: str):
         api_token = api_token_authenticate(token)
@@ -116,6 +127,11 @@ def on_conflict(request: HttpRequest, exc: Conflict) -> HttpResponse:
     return _error(request, 409, str(exc) or "Conflict.")
 
 
+@api.exception_handler(Invalid)
+def on_invalid(request: HttpRequest, exc: Invalid) -> HttpResponse:
+    return _error(request, 422, exc.detail, exc.errors)
+
+
 @api.exception_handler(RequestDataTooBig)
 def on_too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
     return _error(request, 413, "The request body is too large.")
@@ -123,11 +139,13 @@ def on_too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
 
 def _mount_routers() -> None:
     from customers.api import router as customers_router
+    from customers.custom_field_api import router as custom_fields_router
     from members.api import router as members_router
     from tags.api import router as tags_router
 
     api.add_router("/", members_router)
     api.add_router("/", customers_router)
+    api.add_router("/", custom_fields_router)
     api.add_router("/", tags_router)
 
 
