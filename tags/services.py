@@ -213,6 +213,8 @@ def _log_bulk(
     actor: Actor, action: str, tags: Sequence[Tag], count: int, customer: Customer | None
 ) -> None:
     """One entry per batch; with ``customer`` it lands on that customer's page."""
+    if not count:
+        return
     activity_record(
         actor,
         action,
@@ -221,7 +223,7 @@ def _log_bulk(
         target_label=customer.user_id if customer else "",
         fields=["tags"],
         changes={"tags": [t.name for t in tags], "assignments": count},
-        count=max(count, 1),
+        count=count,
     )
 
 
