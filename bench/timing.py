@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 
@@ -72,3 +72,71 @@ def ratio_line(figure: Figure, baseline: Figure) -> str:
         f"ratio {figure.rate / baseline.rate:,.1f}x"
         f"  ({figure.label} rows/s / {baseline.label} rows/s)"
     )
+
+
+@dataclass
+class Latency:
+    """Per-call timings of one operation (a lookup, a request), against a table of ``size``
+    rows."""
+
+    label: str
+    seconds: list[float]
+    size: int | None = None
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.seconds)
+
+    def percentile(self, fraction: float) -> float:
+        ordered = sorted(self.seconds)
+        return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+    def line(self, target_ms: float | None = None) -> str:
+        size = f"  size={self.size:,}" if self.size is not None else ""
+        text = (
+            f"{self.label}{size}  median {fmt_ms(self.median)}"
+            f"  (p95 {fmt_ms(self.percentile(0.95))}, max {fmt_ms(max(self.seconds))},"
+            f" {len(self.seconds):,} calls)"
+        )
+        if target_ms is not None:
+            met = self.median * 1000 < target_ms
+            text += f"  target < {target_ms:g} ms: {'met' if met else 'MISSED'}"
+        return text
+
+
+def fmt_ms(seconds: float) -> str:
+    ms = seconds * 1000
+    return f"{ms:.2f} ms" if ms < 10 else f"{ms:.1f} ms" if ms < 100 else f"{ms:.0f} ms"
+
+
+def time_each[T](
+    label: str,
+    keys: Iterable[T],
+    call: Callable[[T], object],
+    *,
+    size: int | None = None,
+    warmup: int = 0,
+    check: Callable[[T, object], None] | None = None,
+) -> Latency:
+    """Time ``call(key)`` once per key; the first ``warmup`` keys are called untimed (caches,
+    connections, lazy imports). ``check(key, result)`` runs untimed after each call."""
+    seconds = []
+    for n, key in enumerate(keys):
+        started = time.perf_counter()
+        result = call(key)
+        elapsed = time.perf_counter() - started
+        if check is not None:
+            check(key, result)
+        if n >= warmup:
+            seconds.append(elapsed)
+    return Latency(label, seconds, size)
+
+
+def rate_line(figure: Figure, unit: str, target: float | None = None) -> str:
+    """``figure``'s line with its rate in ``unit``/s (customers, requests) and the target."""
+    text = figure.line().replace(" rows/s", f" {unit}/s")
+    if target is not None:
+        text += (
+            f"  target >= {target:,.0f} {unit}/s: {'met' if figure.rate >= target else 'MISSED'}"
+        )
+    return text

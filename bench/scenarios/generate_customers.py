@@ -1,4 +1,5 @@
-"""generate_customers: the demo-data generator (COPY) against the ORM's bulk_create."""
+"""generate_customers: the demo-data generator (COPY; customers with custom values and tags)
+against the ORM's bulk_create."""
 
 from __future__ import annotations
 
@@ -33,32 +34,32 @@ def _truncate() -> None:
 
 
 def orm_bulk_create(count: int, seed: int) -> int:
-    """The baseline: the same rows through model instances and ``bulk_create(batch_size=5000)``."""
+    """The baseline: the same customer rows (not their tags) through model instances and
+    ``bulk_create(batch_size=5000)``."""
+    import json
     from datetime import UTC, datetime
 
-    from customers.demo_data import customer_lines
+    from customers.demo_data import COLUMN_NAMES, NULL, DemoSetup, customer_lines
     from customers.models import Customer
 
     now = datetime.now(UTC).replace(microsecond=0)
+    setup = DemoSetup(custom_fields=frozenset(_demo_field_names()))
     created = 0
-    for chunk in customer_lines(count, seed, now):
+    for chunk in customer_lines(count, seed, now, setup=setup):
         customers = []
         for line in chunk.splitlines():
-            user_id, name, first, last, email, city, country, created_at, _ = line.split("\t")
-            customers.append(
-                Customer(
-                    user_id=user_id,
-                    name=name,
-                    first_name=first,
-                    last_name=last,
-                    email=email,
-                    city=city,
-                    country=country,
-                    created_at=created_at,
-                )
-            )
+            values = dict(zip(COLUMN_NAMES, line.split("\t"), strict=True))
+            del values["id"]  # the sequence numbers them, as for any other insert
+            values["custom"] = json.loads(values["custom"])
+            customers.append(Customer(**{k: None if v == NULL else v for k, v in values.items()}))
         created += len(Customer.objects.bulk_create(customers, batch_size=5000))
     return created
+
+
+def _demo_field_names() -> list[str]:
+    from customers.demo_data import DEMO_CUSTOM_FIELDS
+
+    return [name for name, *_ in DEMO_CUSTOM_FIELDS]
 
 
 @register(
