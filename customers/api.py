@@ -45,7 +45,8 @@ from customers.schemas import (
 from customers.services import customer_erase
 from customers.upsert import UpsertItem, customers_upsert
 from members.roles import Role
-from tags.models import CustomerTag, Tag
+from tags.models import CustomerTag
+from tags.selectors import tags_named
 from tags.services import TagInvalid, customer_tags_add, customer_tags_remove
 from workbench.api import Invalid, require_role
 from workbench.api_input import json_body, query_text
@@ -297,8 +298,7 @@ def customer_list(
     if cursor:
         qs = qs.filter(pk__gt=_decode_cursor(cursor))
     if tag := query_text(tag, "tag"):
-        name = " ".join(tag.split()).lower()  # spelled as tag_name_clean stores names
-        tag_ids = Tag.objects.annotate(lname=Lower("name")).filter(lname=name)
+        tag_ids = tags_named([tag])
         qs = qs.filter(
             Exists(
                 CustomerTag.objects.filter(
@@ -404,8 +404,6 @@ def customer_tags_delete(
         wanted += _tag_names_in(tag)
     if not wanted:
         raise Invalid([{"field": "tags", "message": "Give the tag names to remove."}])
-    tags = list(
-        Tag.objects.annotate(lname=Lower("name")).filter(lname__in={n.lower() for n in wanted})
-    )
+    tags = list(tags_named(wanted))
     customer_tags_remove(customer=customer, tags=tags, actor=Actor.for_request(request))
     return _customer_tags(customer)

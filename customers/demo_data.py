@@ -477,10 +477,9 @@ def _present_rows(cursor, count: int, seed: int) -> bytearray | None:
 def _ensure_setup() -> tuple[DemoSetup, list[str], list[str]]:
     """Create the demo custom fields and tags that are missing; return the setup and the
     names created."""
-    from django.db.models.functions import Lower
 
     from activity.services import Actor, activity_record
-    from tags.models import Tag
+    from tags.selectors import tags_named
     from tags.services import tags_ensure
 
     actor = Actor.system("Demo data")
@@ -507,11 +506,7 @@ def _ensure_setup() -> tuple[DemoSetup, list[str], list[str]]:
             usable.add(name)
 
     names = [name for name, _ in DEMO_TAGS]
-    had = set(
-        Tag.objects.annotate(lname=Lower("name"))
-        .filter(lname__in=[n.lower() for n in names])
-        .values_list("lname", flat=True)
-    )
+    had = {t.name.lower() for t in tags_named(names)}
     tags = tags_ensure(names, actor)
     tags_created = [t.name for t in tags if t.name.lower() not in had]
     setup = DemoSetup(frozenset(usable), {n: t.pk for n, t in zip(names, tags, strict=True)})

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.cache import cache
-from django.db.models.functions import Lower
 from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -22,6 +21,7 @@ from customers.profile import ANALYTICS_FIELDS, ProfileInvalid, profile_clean
 from members.access import marketer_required, member_required
 from members.models import timezone_choices
 from tags.models import CustomerTag, Tag
+from tags.selectors import tags_named
 from tags.services import (
     TagInvalid,
     customer_tags_add,
@@ -68,8 +68,8 @@ def _list_context(request: MemberRequest) -> dict:
     custom = custom_field_specs()
     available = available_columns(custom)
     columns = chosen_columns(request.user, available)
-    filter_query = params.copy()
-    filter_query.pop("after", None)
+    query = params.copy()
+    query.pop("after", None)
     return {
         "filter": filterset,
         "page": page,
@@ -79,18 +79,11 @@ def _list_context(request: MemberRequest) -> dict:
         "columns": columns,
         "available_columns": available.values(),
         "chosen_keys": {c.key for c in columns},
-        "query": filter_query.urlencode(),
-        "filter_query": _without(filter_query, "sort").urlencode(),
+        "query": query.urlencode(),
         "filtered": any(v for k, v in params.items() if k not in ("sort", "after")),
         "all_tags": Tag.objects.all(),
         "countries": _countries(),
     }
-
-
-def _without(query, key: str):
-    query = query.copy()
-    query.pop(key, None)
-    return query
 
 
 @member_required
@@ -168,8 +161,7 @@ def customer_bulk(request: MemberRequest) -> HttpResponse:
                 done = customers_tag(qs, tags, actor)
                 verb = "Added"
             else:
-                wanted = [" ".join(n.split()).lower() for n in names]
-                tags = list(Tag.objects.annotate(lname=Lower("name")).filter(lname__in=wanted))
+                tags = list(tags_named(names))
                 done = customers_untag(qs, tags, actor)
                 verb = "Removed"
         except TagInvalid as exc:

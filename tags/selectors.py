@@ -13,6 +13,13 @@ from tags.models import CustomerTag, Tag
 LIST_LIMIT = 500  # a longer list is for searching, not scrolling
 
 
+def tags_named(names) -> QuerySet[Tag]:
+    """The tags with these names, matched as names are stored: case-insensitive, inner
+    whitespace collapsed (see tags.services.tag_name_clean)."""
+    wanted = {" ".join(str(n).split()).lower() for n in names}
+    return Tag.objects.alias(lname=Lower("name")).filter(lname__in=wanted)
+
+
 def tags_with_counts(q: str = "") -> QuerySet[Tag]:
     """Tags by name (case-insensitive), each with ``customers``: how many customers have it."""
     qs = Tag.objects.annotate(customers=Count("customer_tags")).order_by(Lower("name"), "pk")

@@ -8,11 +8,11 @@ from collections.abc import Iterable, Sequence
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import QuerySet
-from django.db.models.functions import Lower
 
 from activity.services import Actor, activity_record
 from customers.models import Customer
 from tags.models import CustomerTag, Tag
+from tags.selectors import tags_named
 
 TAG_NAME_MAX = 100
 
@@ -33,7 +33,7 @@ def tag_name_clean(name: str) -> str:
 
 
 def _name_taken(name: str, exclude: int | None = None) -> bool:
-    qs = Tag.objects.annotate(lname=Lower("name")).filter(lname=name.lower())
+    qs = tags_named([name])
     if exclude:
         qs = qs.exclude(pk=exclude)
     return qs.exists()
@@ -132,10 +132,7 @@ def tags_ensure(names: Iterable[str], actor: Actor) -> list[Tag]:
         wanted.setdefault(clean.lower(), clean)
     if not wanted:
         return []
-    existing = {
-        t.name.lower(): t
-        for t in Tag.objects.annotate(lname=Lower("name")).filter(lname__in=list(wanted))
-    }
+    existing = {t.name.lower(): t for t in tags_named(wanted)}
     missing = [name for key, name in wanted.items() if key not in existing]
     if missing:
         with connection.cursor() as cursor:
@@ -150,10 +147,7 @@ def tags_ensure(names: Iterable[str], actor: Actor) -> list[Tag]:
                 activity_record(
                     actor, "tag.created", target_type="tag", target_id=pk, target_label=name
                 )
-        existing = {
-            t.name.lower(): t
-            for t in Tag.objects.annotate(lname=Lower("name")).filter(lname__in=list(wanted))
-        }
+        existing = {t.name.lower(): t for t in tags_named(wanted)}
     return [existing[key] for key in wanted]
 
 
