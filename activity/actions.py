@@ -11,6 +11,7 @@ ACTION_LABELS: dict[str, str] = {
     "customer.erased": "Erased customer",
     "customers.upserted": "Created or updated customers",
     "customers.erased": "Erased customers",
+    "customers.created_from_events": "Created customers from events",
     "customers.exported": "Exported customers",
     "customers.tagged": "Tagged customers",
     "customers.untagged": "Untagged customers",

@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "system",
     "customers",
     "tags",
+    "events",
     "segments",
     "imports",
     "activity",
