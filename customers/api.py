@@ -74,7 +74,7 @@ def _user_id(value: str) -> str:
         raise Invalid([{"field": "user_id", "message": str(exc)}]) from None
 
 
-def _customer_or_404(user_id: str) -> Customer:
+def customer_or_404(user_id: str) -> Customer:
     customer = Customer.objects.filter(user_id=_user_id(user_id)).first()
     if customer is None:
         raise HttpError(404, "No customer with this user ID.")
@@ -242,7 +242,7 @@ def customer_put(request: HttpRequest, user_id: str) -> Status[dict[str, Any]]:
     summary="One customer",
 )
 def customer_get(request: HttpRequest, user_id: str) -> dict[str, Any]:
-    return _one(_customer_or_404(user_id))
+    return _one(customer_or_404(user_id))
 
 
 @router.delete(
@@ -254,7 +254,7 @@ def customer_get(request: HttpRequest, user_id: str) -> dict[str, Any]:
 )
 def customer_delete(request: HttpRequest, user_id: str) -> Status[None]:
     require_role(request, Role.MARKETER)
-    customer_erase(customer=_customer_or_404(user_id), actor=Actor.for_request(request))
+    customer_erase(customer=customer_or_404(user_id), actor=Actor.for_request(request))
     return Status(204, None)
 
 
@@ -352,7 +352,7 @@ def _tag_names_in(value: Any) -> list[str]:
     summary="A customer's tags, with when and how each was added",
 )
 def customer_tags_get(request: HttpRequest, user_id: str) -> dict[str, Any]:
-    return _customer_tags(_customer_or_404(user_id))
+    return _customer_tags(customer_or_404(user_id))
 
 
 @router.post(
@@ -364,7 +364,7 @@ def customer_tags_get(request: HttpRequest, user_id: str) -> dict[str, Any]:
 )
 def customer_tags_post(request: HttpRequest, user_id: str) -> dict[str, Any]:
     require_role(request, Role.MARKETER)
-    customer = _customer_or_404(user_id)
+    customer = customer_or_404(user_id)
     body = json_body(request)
     if unknown := [key for key in body if key != "tags"]:
         raise Invalid([{"field": key, "message": "Unknown field."} for key in unknown])
@@ -393,7 +393,7 @@ def customer_tags_delete(
     tag: list[str] | None = Query(None, description="A tag name to remove; repeatable."),  # noqa: B008
 ) -> dict[str, Any]:
     require_role(request, Role.MARKETER)
-    customer = _customer_or_404(user_id)
+    customer = customer_or_404(user_id)
     body = json_body(request, allow_empty=True)
     if unknown := [key for key in body if key != "tags"]:
         raise Invalid([{"field": key, "message": "Unknown field."} for key in unknown])

@@ -121,9 +121,7 @@ def _timestamp(value: Any, now: datetime) -> datetime:
     try:
         moment = datetime.fromisoformat(value.strip())
     except ValueError:
-        raise ValueError(
-            "Not an ISO-8601 date-time (e.g. 2026-11-23T09:30:00Z)."
-        ) from None
+        raise ValueError("Not an ISO-8601 date-time (e.g. 2026-11-23T09:30:00Z).") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     if moment > now + FUTURE_LIMIT:

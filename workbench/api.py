@@ -140,6 +140,7 @@ def on_too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
 def _mount_routers() -> None:
     from customers.api import router as customers_router
     from customers.custom_field_api import router as custom_fields_router
+    from events.api import router as events_router
     from members.api import router as members_router
     from tags.api import router as tags_router
 
@@ -147,6 +148,7 @@ def _mount_routers() -> None:
     api.add_router("/", customers_router)
     api.add_router("/", custom_fields_router)
     api.add_router("/", tags_router)
+    api.add_router("/", events_router)
 
 
 _mount_routers()

@@ -184,6 +184,12 @@ API_RATE_LIMIT_PER_MINUTE = int(os.environ.get("API_RATE_LIMIT_PER_MINUTE", "600
 # Request bodies (API JSON, form posts; not uploaded files) are refused above 1 MB: 413 in the API.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 
+# --- Events ----------------------------------------------------------------------------------
+# POST /api/v1/events reads its own body: 1,000 events with properties up to 32 KB each.
+EVENTS_MAX_BODY_BYTES = int(os.environ.get("EVENTS_MAX_BODY_BYTES", str(16 * 1024 * 1024)))
+# Events older than this many days are dropped by the daily maintenance job; 0 keeps them all.
+EVENTS_RETENTION_DAYS = int(os.environ.get("EVENTS_RETENTION_DAYS", "0"))
+
 # Phone numbers are stored in E.164. Numbers written without a country code are read as this
 # region's (ISO 3166 code such as "GB"); empty means they must be international.
 PHONE_DEFAULT_REGION = os.environ.get("PHONE_DEFAULT_REGION", "").strip().upper()

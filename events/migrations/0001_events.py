@@ -6,47 +6,101 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('customers', '0002_profile_custom_fields'),
+        ("customers", "0002_profile_custom_fields"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='EventType',
+            name="EventType",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100, unique=True)),
-                ('builtin', models.BooleanField(db_default=False, default=False)),
-                ('label', models.CharField(blank=True, db_default='', default='', max_length=120)),
-                ('description', models.CharField(blank=True, db_default='', default='', max_length=255)),
-                ('event_count', models.BigIntegerField(db_default=0, default=0)),
-                ('first_seen', models.DateTimeField(blank=True, null=True)),
-                ('last_seen', models.DateTimeField(blank=True, null=True)),
-                ('properties', models.JSONField(blank=True, db_default={}, default=dict)),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_default=django.db.models.functions.datetime.Now())),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100, unique=True)),
+                ("builtin", models.BooleanField(db_default=False, default=False)),
+                ("label", models.CharField(blank=True, db_default="", default="", max_length=120)),
+                (
+                    "description",
+                    models.CharField(blank=True, db_default="", default="", max_length=255),
+                ),
+                ("event_count", models.BigIntegerField(db_default=0, default=0)),
+                ("first_seen", models.DateTimeField(blank=True, null=True)),
+                ("last_seen", models.DateTimeField(blank=True, null=True)),
+                ("properties", models.JSONField(blank=True, db_default={}, default=dict)),
+                (
+                    "created_at",
+                    models.DateTimeField(
+                        auto_now_add=True, db_default=django.db.models.functions.datetime.Now()
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='Event',
+            name="Event",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('occurred_at', models.DateTimeField()),
-                ('received_at', models.DateTimeField(auto_now_add=True, db_default=django.db.models.functions.datetime.Now())),
-                ('client_id', models.CharField(blank=True, max_length=255, null=True)),
-                ('properties', models.JSONField(blank=True, db_default={}, default=dict)),
-                ('context', models.JSONField(blank=True, db_default={}, default=dict)),
-                ('customer', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.DB_CASCADE, related_name='events', to='customers.customer')),
-                ('event_type', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='events', to='events.eventtype')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("occurred_at", models.DateTimeField()),
+                (
+                    "received_at",
+                    models.DateTimeField(
+                        auto_now_add=True, db_default=django.db.models.functions.datetime.Now()
+                    ),
+                ),
+                ("client_id", models.CharField(blank=True, max_length=255, null=True)),
+                ("properties", models.JSONField(blank=True, db_default={}, default=dict)),
+                ("context", models.JSONField(blank=True, db_default={}, default=dict)),
+                (
+                    "customer",
+                    models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.DB_CASCADE,
+                        related_name="events",
+                        to="customers.customer",
+                    ),
+                ),
+                (
+                    "event_type",
+                    models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="events",
+                        to="events.eventtype",
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['customer', 'event_type', 'occurred_at'], name='events_customer_type_time'), models.Index(fields=['event_type', 'occurred_at'], include=('customer',), name='events_type_time_customer')],
-                'constraints': [models.UniqueConstraint(condition=models.Q(('client_id__isnull', False)), fields=('customer', 'client_id'), name='events_client_id_once')],
+                "indexes": [
+                    models.Index(
+                        fields=["customer", "event_type", "occurred_at"],
+                        name="events_customer_type_time",
+                    ),
+                    models.Index(
+                        fields=["event_type", "occurred_at"],
+                        include=("customer",),
+                        name="events_type_time_customer",
+                    ),
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(("client_id__isnull", False)),
+                        fields=("customer", "client_id"),
+                        name="events_client_id_once",
+                    )
+                ],
             },
         ),
     ]
