@@ -18,6 +18,7 @@ from customers.filters import customers_filtered, sort_from
 from customers.forms import CustomerForm, SelectionForm
 from customers.models import Customer
 from customers.profile import ANALYTICS_FIELDS, ProfileInvalid, profile_clean
+from events.selectors import customer_timeline
 from members.access import marketer_required, member_required
 from members.models import timezone_choices
 from tags.models import CustomerTag, Tag
@@ -218,6 +219,7 @@ def customer_detail(request: MemberRequest, pk: int) -> HttpResponse:
                 for name, label, is_time in ANALYTICS_FIELDS
             ],
             "activity": activity_for_customer(customer.pk),
+            **customer_timeline(customer.pk),
             **_tags_context(customer),
         },
     )

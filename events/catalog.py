@@ -134,7 +134,11 @@ def _types_named(cursor, names: list[str]) -> dict[str, tuple[int, dict[str, str
     cursor.execute(
         "SELECT name, id, properties FROM events_eventtype WHERE name = ANY(%s)", [names]
     )
-    return {name: (pk, props) for name, pk, props in cursor.fetchall()}
+    # Django's psycopg set-up leaves jsonb as text for its JSONField to decode.
+    return {
+        name: (pk, json.loads(props) if isinstance(props, str) else props)
+        for name, pk, props in cursor.fetchall()
+    }
 
 
 def catalog_recount() -> int:

@@ -78,6 +78,23 @@ def event_names_for_customer(customer_id: int) -> list[str]:
     )
 
 
+TIMELINE_PAGE = 25
+
+
+def customer_timeline(customer_id: int, name: str = "", cursor: str | None = None) -> dict:
+    """The customer page's timeline card: a page of events, optionally of one name, and the
+    names to choose from. A stale or mangled cursor starts again from the newest event."""
+    names = event_names_for_customer(customer_id)
+    name = name if name in names else ""
+    try:
+        page = event_timeline(
+            customer_id, names=[name] if name else None, cursor=cursor, limit=TIMELINE_PAGE
+        )
+    except BadCursor:
+        page = event_timeline(customer_id, names=[name] if name else None, limit=TIMELINE_PAGE)
+    return {"page": page, "event_names": names, "event_name": name}
+
+
 CATALOG_SORTS = {
     "name": ("name",),
     "count": ("-event_count", "name"),

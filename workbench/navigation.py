@@ -41,6 +41,12 @@ SIDEBAR: list[tuple[str, list[Entry]]] = [
             ),
             Entry("Tags", "tag-list", icon="tag", keywords=("tag", "labels", "groups")),
             Entry(
+                "Events",
+                "event-list",
+                icon="bolt",
+                keywords=("event", "analytics", "catalog", "custom events"),
+            ),
+            Entry(
                 "Activity",
                 "activity-list",
                 Role.MARKETER,

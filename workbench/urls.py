@@ -13,5 +13,6 @@ urlpatterns = [
     path("", include("customers.urls")),
     path("", include("customers.field_urls")),
     path("", include("tags.urls")),
+    path("", include("events.urls")),
     path("", include("activity.urls")),
 ]
