@@ -41,6 +41,8 @@ CLASSIFIED: dict[str, tuple[str, dict, str]] = {
     "custom-field-delete": (Role.ADMIN, {"pk": "custom_field"}, "get"),
     "custom-field-stats": (Role.ADMIN, {"pk": "custom_field"}, "get"),
     "tag-list": (Role.VIEWER, {}, "get"),
+    "event-list": (Role.VIEWER, {}, "get"),
+    "customer-events": (Role.VIEWER, {"pk": "customer"}, "get"),
     "tag-create": (Role.MARKETER, {}, "post"),
     "tag-edit": (Role.MARKETER, {"pk": "tag"}, "get"),
     "tag-delete": (Role.MARKETER, {"pk": "tag"}, "get"),

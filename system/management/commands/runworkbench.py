@@ -1,7 +1,8 @@
-"""`make run`: migrate, first-run set-up, then the web server and a Dramatiq worker together.
+"""`make run`: migrate, first-run set-up, then the web server, a Dramatiq worker and the
+periodic-job scheduler together.
 
 This process owns the embedded engines (when DATABASE_URL / REDIS_URL are unset): settings
-started them and exported their URLs, so the two children connect to the same servers by URL
+started them and exported their URLs, so the children connect to the same servers by URL
 and the engines stop when this process exits.
 """
 
@@ -45,6 +46,7 @@ class Command(BaseCommand):
         manage = str(settings.BASE_DIR / "manage.py")
         children = [
             subprocess.Popen([python, manage, "rundramatiq", "--processes", "1", "--threads", "4"]),
+            subprocess.Popen([python, manage, "runscheduler"]),
             subprocess.Popen([python, manage, "runserver", f"{host}:{port}"]),
         ]
         self.stdout.write(self.style.SUCCESS(f"\nWorkbench is running at http://{host}:{port}/"))
@@ -71,7 +73,9 @@ class Command(BaseCommand):
                 except subprocess.TimeoutExpired:
                     child.kill()
         if not stopping:
-            raise CommandError("The web server or the worker exited; Workbench stopped.")
+            raise CommandError(
+                "The web server, the worker or the scheduler exited; Workbench stopped."
+            )
 
     def _check_port_free(self, host: str, port: int) -> None:
         with socket.socket() as probe:
