@@ -15,9 +15,11 @@ Context keys → customer fields (README "Events: context keys"):
 | os                | —                    | —                        | last_browser_os         |
 
 Every event moves first_seen back / last_seen forward (never the other way, so late arrivals
-are harmless). Per-platform text fields come from the newest event of that platform, and only
-when it is newer than the stored last-seen time for the platform; a key the event leaves out
-keeps its stored value. Analytics changes do not touch updated_at (that is profile edits).
+are harmless). Each per-platform text field takes the newest value sent for its context key,
+and only when that event is newer than the stored last-seen time for the platform; a key an
+event leaves out keeps its stored value. The device summary ("iOS 17.4, iPhone16,1") is
+rebuilt from the resulting OS version and device name whenever either changes. Analytics
+changes do not touch updated_at (that is profile edits).
 """
 
 from __future__ import annotations
@@ -63,55 +65,58 @@ PLATFORM_FIELDS: dict[str, dict[str, str]] = {
     },
 }
 SEEN_FIELDS = {platform: f"last_seen_{platform}" for platform in PLATFORMS}
-_TEXT_COLUMNS = [(p, col) for p, fields in PLATFORM_FIELDS.items() for col in fields.values()]
-
-
-def platform_values(platform: str, context: dict[str, Any]) -> dict[str, str]:
-    """The analytics text fields one event's context sets (only keys it gives)."""
-    values = {}
-    for key, column in PLATFORM_FIELDS[platform].items():
-        value = context.get(key)
-        if value is not None and str(value).strip():
-            values[column] = str(value).strip()
-    if DEVICE_SUMMARY in PLATFORM_FIELDS[platform]:
-        parts = [context.get("os_version"), context.get("device")]
-        if any(p is not None and str(p).strip() for p in parts):
-            os_part = f"{PLATFORM_LABELS[platform]} {parts[0]}".strip() if parts[0] else ""
-            summary = ", ".join(s for s in (os_part, str(parts[1] or "").strip()) if s)
-            values[PLATFORM_FIELDS[platform][DEVICE_SUMMARY]] = summary[:255]
-    return values
+# (platform, context key, column) for the fields copied from the context as they are.
+_COPIED = [
+    (platform, key, column)
+    for platform, fields in PLATFORM_FIELDS.items()
+    for key, column in fields.items()
+    if key != DEVICE_SUMMARY
+]
 
 
 def analytics_rows(events: Iterable[tuple[int, datetime, str, dict[str, Any]]]) -> list[dict]:
-    """Per customer: earliest and latest event time, and per platform the newest event's time
-    and text fields. ``events`` are (customer_id, occurred_at, platform, context)."""
+    """Per customer: earliest and latest event time; per platform the newest event time, and
+    per context key the newest value given with its time (so how events are split into
+    batches does not change the result). ``events`` are (customer_id, occurred_at, platform,
+    context)."""
     rows: dict[int, dict[str, Any]] = {}
-    newest: dict[tuple[int, str], tuple[datetime, dict[str, Any]]] = {}
     for customer_id, at, platform, context in events:
         row = rows.get(customer_id)
         if row is None:
-            rows[customer_id] = {"id": customer_id, "first_seen": at, "last_seen": at}
+            row = rows[customer_id] = {"id": customer_id, "first_seen": at, "last_seen": at}
         else:
             row["first_seen"] = min(row["first_seen"], at)
             row["last_seen"] = max(row["last_seen"], at)
-        if platform:
-            known = newest.get((customer_id, platform))
-            if known is None or at > known[0]:
-                newest[(customer_id, platform)] = (at, context)
-    for (customer_id, platform), (at, context) in newest.items():
-        row = rows[customer_id]
-        row[SEEN_FIELDS[platform]] = at
-        row.update(platform_values(platform, context))
+        if not platform:
+            continue
+        seen = SEEN_FIELDS[platform]
+        if row.get(seen) is None or at > row[seen]:
+            row[seen] = at
+        for key, column in PLATFORM_FIELDS[platform].items():
+            value = context.get(key) if key != DEVICE_SUMMARY else None
+            if value is None or not str(value).strip():
+                continue
+            stamp = f"{column}_at"
+            if row.get(stamp) is None or at > row[stamp]:
+                row[column], row[stamp] = str(value).strip(), at
     return [
         {k: v.isoformat() if isinstance(v, datetime) else v for k, v in row.items()}
         for row in rows.values()
     ]
 
 
+def _newer(column: str, seen: str) -> str:
+    return f"(v.{column}_at IS NOT NULL AND (c.{seen} IS NULL OR v.{column}_at > c.{seen}))"
+
+
+def _value(column: str, seen: str) -> str:
+    return f"CASE WHEN {_newer(column, seen)} THEN v.{column} ELSE c.{column} END"
+
+
 def _update_sql() -> str:
     record = ["id bigint", "first_seen timestamptz", "last_seen timestamptz"]
     record += [f"{col} timestamptz" for col in SEEN_FIELDS.values()]
-    record += [f"{col} text" for _, col in _TEXT_COLUMNS]
+    record += [f"{col} text, {col}_at timestamptz" for _, _, col in _COPIED]
     sets = [
         "first_seen = LEAST(c.first_seen, v.first_seen)",
         "last_seen = GREATEST(c.last_seen, v.last_seen)",
@@ -123,14 +128,20 @@ def _update_sql() -> str:
         "v.last_seen > c.last_seen",
     ]
     for platform, seen in SEEN_FIELDS.items():
-        newer = f"(c.{seen} IS NULL OR v.{seen} > c.{seen})"
         sets.append(f"{seen} = GREATEST(c.{seen}, v.{seen})")
-        changed.append(f"(v.{seen} IS NOT NULL AND {newer})")
-        sets += [
-            f"{col} = CASE WHEN {newer} THEN COALESCE(v.{col}, c.{col}) ELSE c.{col} END"
-            for p, col in _TEXT_COLUMNS
-            if p == platform
-        ]
+        changed.append(f"(v.{seen} IS NOT NULL AND (c.{seen} IS NULL OR v.{seen} > c.{seen}))")
+        sets += [f"{col} = {_value(col, seen)}" for p, _, col in _COPIED if p == platform]
+        fields = PLATFORM_FIELDS[platform]
+        if DEVICE_SUMMARY in fields:
+            os_col, device_col = fields["os_version"], fields["device"]
+            label = PLATFORM_LABELS[platform]
+            sets.append(
+                f"{fields[DEVICE_SUMMARY]} = CASE"
+                f" WHEN {_newer(os_col, seen)} OR {_newer(device_col, seen)} THEN left(concat_ws("
+                f"', ', '{label} ' || NULLIF({_value(os_col, seen)}, ''),"
+                f" NULLIF({_value(device_col, seen)}, '')), 255)"
+                f" ELSE c.{fields[DEVICE_SUMMARY]} END"
+            )
     # Rows are locked in id order first, so two batches touching the same customers queue up
     # instead of deadlocking. Built from the constant column registry above only.
     return f"""

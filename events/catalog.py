@@ -7,7 +7,7 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from django.db import connection
@@ -27,10 +27,18 @@ def value_type(value: Any) -> str | None:
     if isinstance(value, (int, float)):
         return "number"
     if isinstance(value, str):
-        return "date" if _DATE_RE.fullmatch(value) else "string"
+        return "date" if _DATE_RE.fullmatch(value) and _real_date(value) else "string"
     if isinstance(value, dict):
         return "object"
     return "array"
+
+
+def _real_date(text: str) -> bool:
+    try:
+        date.fromisoformat(text[:10])
+    except ValueError:
+        return False
+    return True
 
 
 def merge_type(old: str | None, new: str | None) -> str | None:
@@ -80,26 +88,30 @@ def new_property_types(known: dict[str, str], seen: dict[str, str]) -> dict[str,
 
 
 _CATALOG_UPDATE_SQL = """
-WITH v AS MATERIALIZED (
-    SELECT * FROM jsonb_to_recordset(%s::jsonb)
-        AS v(id integer, n bigint, first timestamptz, last timestamptz, props jsonb)
-), locked AS MATERIALIZED (
-    SELECT t.id FROM events_eventtype t WHERE t.id IN (SELECT id FROM v)
-    ORDER BY t.id FOR NO KEY UPDATE
-)
 UPDATE events_eventtype t SET
     event_count = t.event_count + v.n,
     first_seen = LEAST(t.first_seen, v.first),
     last_seen = GREATEST(t.last_seen, v.last),
     properties = CASE WHEN v.props = '{}'::jsonb THEN t.properties ELSE t.properties || v.props END
-FROM v JOIN locked USING (id)
+FROM jsonb_to_recordset(%s::jsonb)
+    AS v(id bigint, n bigint, first timestamptz, last timestamptz, props jsonb)
 WHERE t.id = v.id
 """
 
 
-def catalog_add(cursor, stats: dict[int, TypeStats], known: dict[int, dict[str, str]]) -> None:
-    """Add a batch's counts to the catalog: the last write of an ingest transaction, so the
-    hot catalog rows stay locked only until the commit right after."""
+def catalog_add(cursor, stats: dict[int, TypeStats]) -> None:
+    """Add a batch's counts and property types to the catalog: the last writes of an ingest
+    transaction, so the hot catalog rows stay locked only until the commit right after. The
+    rows are locked in id order (no deadlocks between batches) and their property types read
+    under that lock, so concurrent batches widen types and respect the key cap."""
+    if not stats:
+        return
+    cursor.execute(
+        "SELECT id, properties FROM events_eventtype WHERE id = ANY(%s)"
+        " ORDER BY id FOR NO KEY UPDATE",
+        [sorted(stats)],
+    )
+    known = {pk: _json(props) for pk, props in cursor.fetchall()}
     rows = [
         {
             "id": type_id,
@@ -110,13 +122,17 @@ def catalog_add(cursor, stats: dict[int, TypeStats], known: dict[int, dict[str, 
         }
         for type_id, s in sorted(stats.items())
     ]
-    if rows:
-        cursor.execute(_CATALOG_UPDATE_SQL, [json.dumps(rows)])
+    cursor.execute(_CATALOG_UPDATE_SQL, [json.dumps(rows)])
 
 
-def event_types_ensure(cursor, names: Iterable[str]) -> dict[str, tuple[int, dict[str, str]]]:
-    """name → (id, known property types) for ``names``, creating catalog rows for new custom
-    events. Creation does not lock existing rows, so concurrent batches do not queue here."""
+def _json(value: Any) -> Any:
+    # Django's psycopg set-up leaves jsonb as text for its JSONField to decode.
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def event_types_ensure(cursor, names: Iterable[str]) -> dict[str, int]:
+    """name → catalog id for ``names``, creating rows for new custom events. Creation does not
+    lock existing rows, so concurrent batches do not queue here."""
     names = sorted(set(names))
     found = _types_named(cursor, names)
     missing = [n for n in names if n not in found]
@@ -130,15 +146,9 @@ def event_types_ensure(cursor, names: Iterable[str]) -> dict[str, tuple[int, dic
     return found
 
 
-def _types_named(cursor, names: list[str]) -> dict[str, tuple[int, dict[str, str]]]:
-    cursor.execute(
-        "SELECT name, id, properties FROM events_eventtype WHERE name = ANY(%s)", [names]
-    )
-    # Django's psycopg set-up leaves jsonb as text for its JSONField to decode.
-    return {
-        name: (pk, json.loads(props) if isinstance(props, str) else props)
-        for name, pk, props in cursor.fetchall()
-    }
+def _types_named(cursor, names: list[str]) -> dict[str, int]:
+    cursor.execute("SELECT name, id FROM events_eventtype WHERE name = ANY(%s)", [names])
+    return dict(cursor.fetchall())
 
 
 def catalog_recount() -> int:

@@ -36,7 +36,7 @@ _INSERT_SQL = """
 INSERT INTO events_event
     (id, customer_id, event_type_id, occurred_at, client_id, properties, context)
 SELECT * FROM unnest(
-    %s::bigint[], %s::bigint[], %s::integer[], %s::timestamptz[], %s::text[],
+    %s::bigint[], %s::bigint[], %s::bigint[], %s::timestamptz[], %s::text[],
     %s::jsonb[], %s::jsonb[])
 ON CONFLICT (customer_id, client_id) WHERE client_id IS NOT NULL DO NOTHING
 RETURNING id
@@ -125,7 +125,7 @@ def _store(valid: list[tuple[int, CleanEvent]], actor: Actor, outcome: IngestRes
             [
                 ids,
                 [customer_id for _, customer_id, _ in rows],
-                [types[e.name][0] for _, _, e in rows],
+                [types[e.name] for _, _, e in rows],
                 [e.occurred_at for _, _, e in rows],
                 [e.client_id for _, _, e in rows],
                 [e.properties_json or "{}" for _, _, e in rows],
@@ -156,10 +156,10 @@ def _store(valid: list[tuple[int, CleanEvent]], actor: Actor, outcome: IngestRes
             )
         stats: dict[int, TypeStats] = {}
         for _, event in new_rows:
-            stats.setdefault(types[event.name][0], TypeStats()).add(
+            stats.setdefault(types[event.name], TypeStats()).add(
                 event.occurred_at, event.properties
             )
-        catalog_add(cursor, stats, {pk: props for pk, props in types.values()})
+        catalog_add(cursor, stats)
 
     for index, event in valid:
         outcome.results[index]["id"] = event_id[index]

@@ -7,7 +7,7 @@ Storage is shaped by the segment queries that read it (see README "Events: stora
   days" over the whole base as an index-only scan, retention batches and catalog recounts;
 - a partial unique ``(customer_id, client_id)`` for events sent with a client id (idempotency).
 Three secondary indexes is the deliberate ceiling: each one is paid on every insert. Event names
-are stored as a 4-byte catalog id, not text, which keeps rows and both indexes small.
+are stored as a catalog id, not text, which keeps rows and both indexes small and fixed-width.
 """
 
 from __future__ import annotations

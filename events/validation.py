@@ -91,7 +91,15 @@ def event_clean(raw: Any, *, now: datetime) -> CleanEvent:
 def _user_id(value: Any) -> str:
     if value is None:
         raise ValueError("A user ID is required.")
-    return clean_user_id(value)
+    return _encodable(clean_user_id(value))
+
+
+def _encodable(text: str) -> str:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        raise ValueError("Contains an unpaired UTF-16 surrogate escape.") from None
+    return text
 
 
 def _name(value: Any) -> str:
@@ -102,7 +110,8 @@ def _name(value: Any) -> str:
     name = value.strip().casefold()
     if not name:
         raise ValueError("An event name is required.")
-    if not NAME_RE.fullmatch(name):
+    # isascii first: case-folding maps some non-ASCII letters (the Kelvin sign) onto ASCII.
+    if not value.isascii() or not NAME_RE.fullmatch(name):
         raise ValueError(
             "Use 1–100 characters: letters, digits, '_', '.' or '-', starting with a letter or"
             " digit."
@@ -143,7 +152,7 @@ def _client_id(value: Any) -> str | None:
         raise ValueError(f"At most {CLIENT_ID_MAX} characters.")
     if "\x00" in text:
         raise ValueError("Must not contain NUL characters.")
-    return text
+    return _encodable(text)
 
 
 def _object(value: Any) -> dict[str, Any]:
@@ -155,23 +164,40 @@ def _object(value: Any) -> dict[str, Any]:
 
 
 def _stored_json(value: dict[str, Any], max_bytes: int) -> str:
-    if _depth(value) > MAX_DEPTH:
+    depth, has_nul = _shape(value)
+    if depth > MAX_DEPTH:
         raise ValueError(f"Nested deeper than {MAX_DEPTH} levels.")
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    if len(text) > max_bytes // 4 and len(text.encode()) > max_bytes:
-        raise ValueError(f"Larger than {max_bytes // 1024} KB.")
-    if "\\u0000" in text:
+    if has_nul:
         raise ValueError("Must not contain NUL characters.")
+    try:
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        size = len(text.encode())
+    except ValueError as exc:  # NaN / Infinity: not JSON, and jsonb refuses them
+        if isinstance(exc, UnicodeEncodeError):
+            raise ValueError("Contains an unpaired UTF-16 surrogate escape.") from None
+        raise ValueError("Numbers must be finite (no NaN or Infinity).") from None
+    if size > max_bytes:
+        raise ValueError(f"Larger than {max_bytes // 1024} KB.")
     return text
 
 
-def _depth(value: Any) -> int:
-    """Levels of objects and arrays: {} is 1, {"a": {"b": 1}} is 2."""
+def _shape(value: Any) -> tuple[int, bool]:
+    """Levels of objects and arrays ({} is 1, {"a": {"b": 1}} is 2), and whether any key or
+    text holds a NUL character (PostgreSQL cannot store one in jsonb)."""
+    if isinstance(value, str):
+        return 0, "\x00" in value
     if isinstance(value, dict):
-        return 1 + max((_depth(v) for v in value.values()), default=0)
-    if isinstance(value, list):
-        return 1 + max((_depth(v) for v in value), default=0)
-    return 0
+        children = [_shape(v) for v in value.values()]
+        nul = any("\x00" in k for k in value)
+    elif isinstance(value, list):
+        children = [_shape(v) for v in value]
+        nul = False
+    else:
+        return 0, False
+    return (
+        1 + max((d for d, _ in children), default=0),
+        nul or any(n for _, n in children),
+    )
 
 
 def _context_fields(context: dict[str, Any], errors: list[FieldError]) -> str:

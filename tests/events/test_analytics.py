@@ -289,12 +289,6 @@ def test_each_customer_of_a_batch_gets_their_own_times():
     )
 
 
-@pytest.mark.xfail(
-    reason="BUG (batching-dependent): events/analytics.py analytics_rows keeps only the newest "
-    "event's context per platform, so a key given by an older event of the same batch (newer "
-    "than what is stored) is dropped; sent in two requests the same events set it",
-    strict=True,
-)
 def test_the_same_events_give_the_same_fields_however_they_are_batched():
     older = (10, {"platform": "ios", "sdk_version": "4.0", "device": "iPhone15,2"})
     newer = (5, {"platform": "ios", "sdk_version": "4.1"})
@@ -392,3 +386,26 @@ def test_any_batching_and_order_gives_min_and_max_times(events, data):
                 assert getattr(c, column) == f"{platform}-{minutes}"
             else:
                 assert getattr(c, column) == ""
+
+
+def test_device_summary_keeps_the_device_when_only_the_os_version_changes():
+    send = [
+        {
+            "user_id": "u-sum",
+            "name": "x",
+            "timestamp": (NOW - timedelta(hours=2)).isoformat(),
+            "context": IOS,
+        },
+        {
+            "user_id": "u-sum",
+            "name": "x",
+            "timestamp": (NOW - timedelta(hours=1)).isoformat(),
+            "context": {"platform": "ios", "os_version": "18.0"},
+        },
+    ]
+    for event in send:  # one request each
+        assert events_ingest([event], actor=Actor.system(), now=NOW).rejected == 0
+    customer = Customer.objects.get(user_id="u-sum")
+    assert customer.last_ios_os_version == "18.0"
+    assert customer.last_ios_device_name == "iPhone16,1"
+    assert customer.last_ios_device == "iOS 18.0, iPhone16,1"

@@ -163,12 +163,6 @@ class TestPartialFailure:
         assert (result.accepted, result.rejected, result.stored) == (0, 2, 0)
         assert not Event.objects.exists()
 
-    @pytest.mark.xfail(
-        reason="BUG: events/validation.py accepts NaN/Infinity (Python's json accepts them, "
-        "_stored_json dumps them as NaN) but PostgreSQL jsonb refuses them, so the INSERT in "
-        "events/ingest.py _store raises DataError and the whole batch fails",
-        strict=True,
-    )
     def test_a_nan_property_costs_only_its_own_event(self):
         result = ingest([ev(id="ok"), ev(id="nan", properties={"score": float("nan")})])
         assert [r["status"] for r in result.results] == ["accepted", "rejected"]
