@@ -104,5 +104,11 @@ class Command(BaseCommand):
         elif (login_file := VAR_DIR / "first-login.txt").exists():
             self.stdout.write(f"First Admin login is in {login_file}.")
         if load_demo and not Customer.objects.exists():
+            from events.demo_data import generate_events
+
             result = generate_customers(count=DEMO_CUSTOMERS, seed=1)
             self.stdout.write(f"Loaded {result.created:,} demo customers in {result.seconds:.1f}s.")
+            # Over the last 180 days (about 30 for each of the customers who get some), so
+            # timelines, the events catalog and event rules have something to show.
+            events = generate_events(100_000, seed=1)
+            self.stdout.write(f"Loaded {events.created:,} demo events in {events.seconds:.1f}s.")
