@@ -4,6 +4,7 @@ import pytest
 from django.test import Client
 
 from members.roles import Role
+from tests.api_client import Api
 from tests.factories import PASSWORD, MemberFactory
 
 
@@ -63,3 +64,9 @@ def viewer_client(viewer):
 @pytest.fixture
 def password():
     return PASSWORD
+
+
+@pytest.fixture
+def api(client, request):
+    """The REST API as a role: api("post", "/events", body, role=Role.VIEWER)."""
+    return Api(client, request)

@@ -8,6 +8,7 @@ from django.core.management import CommandError, call_command
 
 from apitokens.models import ApiToken
 from apitokens.services import api_token_create, api_token_revoke
+from tests.api_client import bearer
 
 pytestmark = pytest.mark.django_db
 
@@ -15,10 +16,6 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def token(marketer):
     return api_token_create(member=marketer, name="CRM sync")
-
-
-def bearer(plaintext: str) -> dict:
-    return {"HTTP_AUTHORIZATION": f"Bearer {plaintext}"}
 
 
 def test_token_is_stored_as_sha256_hash_with_visible_prefix(token):

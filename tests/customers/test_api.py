@@ -7,7 +7,6 @@ import pytest
 
 from activity.models import Activity
 from activity.services import Actor
-from apitokens.services import api_token_create
 from customers.models import Customer, CustomField
 from customers.profile import ANALYTICS_FIELDS, STANDARD_FIELDS
 from customers.services import custom_field_create
@@ -16,38 +15,6 @@ from tags.models import CustomerTag, Tag
 from tests.factories import CustomerFactory
 
 pytestmark = pytest.mark.django_db
-
-
-def bearer(plaintext: str) -> dict:
-    return {"HTTP_AUTHORIZATION": f"Bearer {plaintext}"}
-
-
-_ROLE_FIXTURES = {Role.ADMIN: "admin", Role.MARKETER: "marketer", Role.VIEWER: "viewer"}
-
-
-class Api:
-    """Calls the API as a role (Marketer unless told): api("put", path, body, role=...).
-    Members and tokens are made on first use: each one costs a password hash."""
-
-    def __init__(self, client, request) -> None:
-        self.client, self.request, self.tokens = client, request, {}
-
-    def token(self, role=Role.MARKETER):
-        if role not in self.tokens:
-            member = self.request.getfixturevalue(_ROLE_FIXTURES[role])
-            self.tokens[role] = api_token_create(member=member, name=f"{role} token")
-        return self.tokens[role]
-
-    def __call__(self, method, path, body=None, *, role=Role.MARKETER, raw=None):
-        data = raw if raw is not None else (json.dumps(body) if body is not None else "")
-        return getattr(self.client, method)(
-            f"/api/v1{path}", data, content_type="application/json", **bearer(self.token(role)[1])
-        )
-
-
-@pytest.fixture
-def api(client, request):
-    return Api(client, request)
 
 
 @pytest.fixture

@@ -6,35 +6,12 @@ import pytest
 
 from activity.models import Activity
 from activity.services import Actor
-from apitokens.services import api_token_create
 from members.roles import Role
 from tags.models import CustomerTag, Tag
 from tags.services import customer_tags_add
 from tests.factories import CustomerFactory
 
 pytestmark = pytest.mark.django_db
-
-_ROLE_FIXTURES = {Role.ADMIN: "admin", Role.MARKETER: "marketer", Role.VIEWER: "viewer"}
-
-
-@pytest.fixture
-def api(client, request):
-    """Call the API as a role (Marketer unless told); members are made on first use."""
-    tokens: dict = {}
-
-    def call(method, path, body=None, *, role=Role.MARKETER, raw=None):
-        if role not in tokens:
-            member = request.getfixturevalue(_ROLE_FIXTURES[role])
-            tokens[role] = api_token_create(member=member, name=f"{role} token")[1]
-        data = raw if raw is not None else (json.dumps(body) if body is not None else "")
-        return getattr(client, method)(
-            f"/api/v1{path}",
-            data,
-            content_type="application/json",
-            HTTP_AUTHORIZATION=f"Bearer {tokens[role]}",
-        )
-
-    return call
 
 
 def _tag(name, *customers):
