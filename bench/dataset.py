@@ -369,6 +369,15 @@ class EventMaker:
         return event
 
 
+def first_new_event_id() -> int:
+    """The id the next stored event gets at the earliest: what ``remove_added_events`` takes."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT COALESCE(max(id), 0) + 1 FROM events_event")
+        return cursor.fetchone()[0]
+
+
 def remove_added_events(first_new_id: int) -> None:
     """Untimed: delete what the runs added (events, customers made from new user IDs), put
     the catalog counts back, and VACUUM so the table is as the generator left it for the next

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 from django.db.models import Exists, OuterRef
@@ -49,7 +49,7 @@ from tags.models import CustomerTag
 from tags.selectors import tags_named
 from tags.services import TagInvalid, customer_tags_add, customer_tags_remove
 from workbench.api import Invalid, require_role
-from workbench.api_input import json_body, query_text
+from workbench.api_input import as_utc, json_body, query_text
 
 router = Router(tags=["customers"])
 
@@ -309,9 +309,7 @@ def customer_list(
     if user_type:
         qs = qs.filter(user_type=user_type)
     if updated_since:
-        if updated_since.tzinfo is None:
-            updated_since = updated_since.replace(tzinfo=UTC)
-        qs = qs.filter(updated_at__gte=updated_since)
+        qs = qs.filter(updated_at__gte=as_utc(updated_since))
     rows = list(qs[: limit + 1])
     page = rows[:limit]
     tags = _tag_names([c.pk for c in page])

@@ -6,8 +6,7 @@ and checking a 1,000-item answer through pydantic costs more than storing the ba
 
 from __future__ import annotations
 
-import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -23,7 +22,7 @@ from events.models import Event, EventType
 from events.selectors import BadCursor, event_catalog, event_timeline
 from members.roles import Role
 from workbench.api import Invalid, require_role
-from workbench.api_input import query_text
+from workbench.api_input import as_utc, parse_json, query_text
 
 router = Router(tags=["events"])
 
@@ -100,10 +99,7 @@ def _read_events(request: HttpRequest) -> list[Any]:
     raw = request.read(limit + 1)
     if len(raw) > limit:
         raise HttpError(413, f"The request body is larger than {limit:,} bytes.")
-    try:
-        data = json.loads(raw)
-    except (ValueError, RecursionError) as exc:
-        raise HttpError(400, f"The body is not valid JSON: {str(exc)[:200]}") from None
+    data = parse_json(raw)
     if isinstance(data, dict) and "events" in data:
         if unknown := [key for key in data if key != "events"]:
             raise Invalid([{"field": key, "message": "Unknown field."} for key in unknown])
@@ -173,12 +169,6 @@ def event_json(event: Event) -> dict[str, Any]:
     }
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
-
-
 @router.get(
     "/customers/{user_id}/events",
     response={200: EventPageOut, 404: ErrorOut, 422: ErrorOut},
@@ -201,8 +191,8 @@ def customer_events(
         page = event_timeline(
             customer.pk,
             names=names,
-            since=_utc(since),
-            until=_utc(until),
+            since=as_utc(since),
+            until=as_utc(until),
             cursor=query_text(cursor, "cursor"),
             limit=limit,
         )

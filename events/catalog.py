@@ -111,7 +111,7 @@ def catalog_add(cursor, stats: dict[int, TypeStats]) -> None:
         " ORDER BY id FOR NO KEY UPDATE",
         [sorted(stats)],
     )
-    known = {pk: _json(props) for pk, props in cursor.fetchall()}
+    known = {pk: jsonb_value(props) for pk, props in cursor.fetchall()}
     rows = [
         {
             "id": type_id,
@@ -125,7 +125,7 @@ def catalog_add(cursor, stats: dict[int, TypeStats]) -> None:
     cursor.execute(_CATALOG_UPDATE_SQL, [json.dumps(rows)])
 
 
-def _json(value: Any) -> Any:
+def jsonb_value(value: Any) -> Any:
     # Django's psycopg set-up leaves jsonb as text for its JSONField to decode.
     return json.loads(value) if isinstance(value, str) else value
 

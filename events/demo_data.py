@@ -84,6 +84,7 @@ from customers.demo_data import (
 from events.catalog import (
     catalog_recount,
     event_types_ensure,
+    jsonb_value,
     merge_type,
     new_property_types,
     value_type,
@@ -654,10 +655,7 @@ def _catalog_properties(cursor, plan: Plan) -> int:
         "SELECT id, properties FROM events_eventtype WHERE id = ANY(%s) AND event_count > 0",
         [list(plan.type_ids.values())],
     )
-    known = {
-        pk: json.loads(props) if isinstance(props, str) else props
-        for pk, props in cursor.fetchall()
-    }
+    known = {pk: jsonb_value(props) for pk, props in cursor.fetchall()}
     rows = []
     for name, pk in plan.type_ids.items():
         if pk in known and (changes := new_property_types(known[pk], plan.property_types[name])):

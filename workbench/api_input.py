@@ -4,6 +4,7 @@ before anything reaches the database (shared by every app's router)."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 from django.http import HttpRequest
@@ -22,12 +23,7 @@ def json_body(request: HttpRequest, *, allow_empty: bool = False) -> dict[str, A
         if allow_empty:
             return {}
         raise Invalid([{"field": "body", "message": "A JSON object is required."}])
-    try:
-        data = json.loads(raw)
-    # ValueError covers malformed JSON, bad UTF-8 and integers beyond Python's digit limit;
-    # RecursionError a body nested thousands deep.
-    except (ValueError, RecursionError) as exc:
-        raise HttpError(400, f"The body is not valid JSON: {_short(exc)}") from None
+    data = parse_json(raw)
     if not isinstance(data, dict):
         raise Invalid(
             [{"field": "body", "message": f"Must be a JSON object, not {_json_type(data)}."}]
@@ -41,6 +37,23 @@ def json_body(request: HttpRequest, *, allow_empty: bool = False) -> dict[str, A
             [{"field": "body", "message": "Contains an unpaired UTF-16 surrogate escape."}]
         ) from None
     return data
+
+
+def parse_json(raw: bytes) -> Any:
+    """Any JSON value, or 400."""
+    try:
+        return json.loads(raw)
+    # ValueError covers malformed JSON, bad UTF-8 and integers beyond Python's digit limit;
+    # RecursionError a body nested thousands deep.
+    except (ValueError, RecursionError) as exc:
+        raise HttpError(400, f"The body is not valid JSON: {_short(exc)}") from None
+
+
+def as_utc(value: datetime | None) -> datetime | None:
+    """A query-parameter time; one written without an offset is taken as UTC."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
 
 
 def _short(exc: Exception) -> str:

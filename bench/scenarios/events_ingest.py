@@ -24,6 +24,7 @@ from bench.dataset import (
     ensure_demo_customers,
     ensure_demo_events,
     finish,
+    first_new_event_id,
     remove_added_events,
 )
 from bench.scenarios import register, row_count
@@ -199,9 +200,7 @@ def run(args: argparse.Namespace) -> None:
     ensure_demo_events(args.size, args.seed)
     member = bench_member()
     token = api_token(member)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT COALESCE(max(id), 0) + 1 FROM events_event")
-        first_new_id = cursor.fetchone()[0]
+    first_new_id = first_new_event_id()
     user_ids = active_customers(50_000, args.seed)
     started = time.perf_counter()
     bodies = make_bodies(user_ids, args.seed)

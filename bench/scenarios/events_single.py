@@ -23,6 +23,7 @@ from bench.dataset import (
     ensure_demo_customers,
     ensure_demo_events,
     finish,
+    first_new_event_id,
     remove_added_events,
 )
 from bench.scenarios import register
@@ -90,14 +91,11 @@ def open_loop(port: int, token: str, bodies: list[bytes], rate: float, seconds: 
     add_arguments=add_arguments,
 )
 def run(args: argparse.Namespace) -> None:
-    from django.db import connection
 
     ensure_demo_customers(args.customers, args.seed)
     ensure_demo_events(args.size, args.seed)
     token = api_token(bench_member())
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT COALESCE(max(id), 0) + 1 FROM events_event")
-        first_new_id = cursor.fetchone()[0]
+    first_new_id = first_new_event_id()
     maker = EventMaker(active_customers(50_000, args.seed), "single", args.seed)
     per_run = int(args.rate * args.seconds)
 
