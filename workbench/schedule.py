@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.core.cache import cache
 
 
@@ -21,6 +22,9 @@ class Periodic:
 
 PERIODIC: list[Periodic] = [
     Periodic("maintain_events", "events.tasks.maintain_events", 24 * 3600),
+    Periodic("sweep_segments", "segments.tasks.sweep_segments", settings.SEGMENTS_SWEEP_SECONDS),
+    # A safety net: marks normally send their own drain message.
+    Periodic("evaluate_pending", "segments.tasks.evaluate_pending", 60),
 ]
 
 

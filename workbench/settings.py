@@ -190,6 +190,15 @@ EVENTS_MAX_BODY_BYTES = int(os.environ.get("EVENTS_MAX_BODY_BYTES", str(16 * 102
 # Events older than this many days are dropped by the daily maintenance job; 0 keeps them all.
 EVENTS_RETENTION_DAYS = int(os.environ.get("EVENTS_RETENTION_DAYS", "0"))
 
+# --- Segments --------------------------------------------------------------------------------
+# Rules that read the clock are re-applied this often (a customer ages out of "within the last
+# 30 days" at most this late).
+SEGMENTS_SWEEP_SECONDS = int(os.environ.get("SEGMENTS_SWEEP_SECONDS", "300"))
+# The builder's live count gives up after this long and shows the planner's estimate.
+SEGMENTS_PREVIEW_TIMEOUT_MS = int(os.environ.get("SEGMENTS_PREVIEW_TIMEOUT_MS", "5000"))
+# work_mem for segment queries: hashed id sets under OR / NOT must fit in memory.
+SEGMENTS_WORK_MEM = os.environ.get("SEGMENTS_WORK_MEM", "64MB")
+
 # Phone numbers are stored in E.164. Numbers written without a country code are read as this
 # region's (ISO 3166 code such as "GB"); empty means they must be international.
 PHONE_DEFAULT_REGION = os.environ.get("PHONE_DEFAULT_REGION", "").strip().upper()

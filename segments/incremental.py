@@ -1,0 +1,118 @@
+"""Incremental evaluation: a customer changed through the UI, the API, an import, a tag or an
+event is re-evaluated against the segments that can be affected, within seconds, in batches.
+
+Writers call ``pending_mark`` inside their own transaction: the customer ids go into
+``segments_pendingcustomer`` (durable, and rolled back with the write that caused them), and
+after commit one ``evaluate_pending`` message is sent unless one is already waiting. The
+drain takes the oldest rows in batches, evaluates them against the affected segments in
+dependency order (one transaction per segment), then deletes only rows not marked again
+meanwhile. A drain killed half-way leaves its rows behind and the next one repeats the
+(idempotent) diffs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from graphlib import CycleError, TopologicalSorter
+
+from django.core.cache import cache
+from django.db import connection, transaction
+from django.utils import timezone
+
+from segments.fields import ChangeKind
+from segments.membership import Changes, segment_evaluate
+from segments.models import Segment
+
+DRAIN_BATCH = 1000
+DRAIN_QUEUED_KEY = "segments:drain-queued"
+
+
+def dependency_order(segments: Iterable[Segment]) -> list[Segment]:
+    """Segments before the segments that read them ("in segment")."""
+    by_id = {s.pk: s for s in segments}
+    graph = {s.pk: [d for d in s.depends_on if d in by_id] for s in by_id.values()}
+    try:
+        order = list(TopologicalSorter(graph).static_order())
+    except CycleError:  # refused on save; never trust it blindly
+        order = sorted(by_id)
+    return [by_id[pk] for pk in order]
+
+
+def _trigger() -> None:
+    from segments.tasks import evaluate_pending
+
+    if cache.add(DRAIN_QUEUED_KEY, 1, timeout=60):
+        evaluate_pending.send()
+
+
+def pending_mark(customer_ids: Sequence[int], kinds: int) -> None:
+    """Queue customers for re-evaluation, in the caller's transaction (or autocommit)."""
+    if not customer_ids:
+        return
+    with connection.cursor() as cursor:
+        # Sorted, so two writers marking overlapping sets lock the rows in the same order.
+        cursor.execute(
+            "INSERT INTO segments_pendingcustomer (customer_id, kinds, seq, marked_at)"
+            " SELECT id, %s, nextval('segments_pending_seq'), now()"
+            " FROM (SELECT DISTINCT unnest(%s::bigint[]) AS id ORDER BY 1) ids"
+            " ON CONFLICT (customer_id) DO UPDATE"
+            " SET kinds = segments_pendingcustomer.kinds | EXCLUDED.kinds, seq = EXCLUDED.seq",
+            [kinds, list(customer_ids)],
+        )
+    transaction.on_commit(_trigger)
+
+
+def affected_segments(kinds: int) -> list[Segment]:
+    segments = Segment.objects.only("id", "name", "rules", "timezone", "depends_on", "change_kinds")
+    if kinds & ChangeKind.CREATED:
+        return list(segments)
+    return [s for s in segments if s.change_kinds & (kinds | ChangeKind.MEMBERSHIP)]
+
+
+def customers_evaluate(
+    customer_ids: Sequence[int], kinds: int, *, now: datetime | None = None
+) -> dict[int, Changes]:
+    """Re-evaluate customers against every segment their change can affect; a segment whose
+    membership changed makes the segments that read it re-evaluate those customers too."""
+    now = now or timezone.now()
+    changed: dict[int, Changes] = {}
+    for segment in dependency_order(affected_segments(kinds)):
+        reads_changed = any(d in changed for d in segment.depends_on)
+        if not segment.change_kinds & kinds and not reads_changed:
+            continue
+        changes = segment_evaluate(segment, customer_ids, now=now)
+        if changes:
+            changed[segment.pk] = changes
+    return changed
+
+
+def pending_drain(*, batch: int = DRAIN_BATCH, max_batches: int | None = None) -> int:
+    """Evaluate queued customers until the queue is empty; returns how many were done."""
+    cache.delete(DRAIN_QUEUED_KEY)  # marks from now on send a new message
+    done = batches = 0
+    while max_batches is None or batches < max_batches:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT customer_id, kinds, seq FROM segments_pendingcustomer"
+                " ORDER BY seq LIMIT %s",
+                [batch],
+            )
+            rows = cursor.fetchall()
+        if not rows:
+            break
+        kinds = 0
+        for _, row_kinds, _ in rows:
+            kinds |= row_kinds
+        customers_evaluate([r[0] for r in rows], kinds)
+        with connection.cursor() as cursor:
+            pairs = sorted((r[0], r[2]) for r in rows)
+            cursor.execute(
+                "DELETE FROM segments_pendingcustomer p"
+                " USING unnest(%s::bigint[], %s::bigint[]) AS d(id, seq)"
+                " WHERE p.customer_id = d.id AND p.seq = d.seq",
+                [[p[0] for p in pairs], [p[1] for p in pairs]],
+            )
+        done += len(rows)
+        batches += 1
+    return done

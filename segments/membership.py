@@ -1,0 +1,291 @@
+"""Stored membership: the diff that applies a segment's rules to a scope of customers, with
+its transitions and timeline events written in the same transaction, the full (chunked,
+resumable) build, and the member count and size history.
+
+Each diff runs under the segment's advisory lock, so one segment is changed by one
+transaction at a time: a customer enters (a new membership row) or exits (a deleted row)
+exactly once, and a transition is recorded only for a row actually inserted or deleted.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from events.models import EventType
+from segments.compiler import CompileContext, compile_rules
+from segments.fields import ChangeKind
+from segments.models import Segment, SegmentSize, SegmentStatus
+from segments.query import compile_context, set_work_mem
+
+LOCK_NAMESPACE = 5105  # pg_advisory_lock(namespace, segment id)
+BUILD_CHUNK = 250_000
+SYSTEM_EVENT_PROPERTIES = {"segment_id": "number", "segment_name": "string"}
+
+
+@dataclass
+class Changes:
+    entered: list[int] = field(default_factory=list)
+    exited: list[int] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.entered or self.exited)
+
+    def add(self, other: Changes) -> None:
+        self.entered += other.entered
+        self.exited += other.exited
+
+    @property
+    def customer_ids(self) -> list[int]:
+        return [*self.entered, *self.exited]
+
+
+def system_event_ids() -> tuple[int, int]:
+    ids = dict(
+        EventType.objects.filter(name__in=("segment-entered", "segment-exited")).values_list(
+            "name", "id"
+        )
+    )
+    return ids["segment-entered"], ids["segment-exited"]
+
+
+# The diff over one scope. %(scope_c)s / %(scope_m)s narrow customers and memberships alike.
+_DIFF_SQL = """
+WITH want AS MATERIALIZED (
+    SELECT c.id FROM customers_customer c WHERE {scope_c} AND {rules}
+),
+gone AS (
+    DELETE FROM segments_membership m
+    WHERE m.segment_id = %s AND {scope_m}
+      AND NOT EXISTS (SELECT 1 FROM want w WHERE w.id = m.customer_id)
+    RETURNING m.customer_id
+),
+came AS (
+    INSERT INTO segments_membership (segment_id, customer_id, entered_at)
+    SELECT %s, w.id, %s FROM want w
+    WHERE NOT EXISTS (
+        SELECT 1 FROM segments_membership m WHERE m.segment_id = %s AND m.customer_id = w.id
+    )
+    ON CONFLICT DO NOTHING
+    RETURNING customer_id
+),
+changes AS (
+    SELECT customer_id, TRUE AS entered FROM came
+    UNION ALL SELECT customer_id, FALSE FROM gone
+),
+timeline AS (
+    INSERT INTO events_event (customer_id, event_type_id, occurred_at, received_at, properties,
+                              context)
+    SELECT ch.customer_id, CASE WHEN ch.entered THEN %s ELSE %s END, %s, %s, %s::jsonb, '{{}}'
+    FROM changes ch
+    RETURNING id, customer_id, event_type_id
+)
+INSERT INTO segments_transition (segment_id, segment_name, customer_id, user_id, kind,
+                                 occurred_at, event_id)
+SELECT %s, %s, t.customer_id, c.user_id,
+       CASE WHEN t.event_type_id = %s THEN 'entered' ELSE 'exited' END, %s, t.id
+FROM timeline t JOIN customers_customer c ON c.id = t.customer_id
+RETURNING customer_id, kind
+"""
+
+
+def _diff(
+    cursor,
+    segment: Segment,
+    ctx: CompileContext,
+    scope_c: tuple[str, list],
+    scope_m: tuple[str, list],
+    now: datetime,
+    system_ids: tuple[int, int],
+) -> Changes:
+    """Apply the rules to one scope, inside the caller's transaction and advisory lock."""
+    rules = compile_rules(segment.rules, ctx)
+    entered_id, exited_id = system_ids
+    payload = json.dumps({"segment_id": segment.pk, "segment_name": segment.name})
+    sql = _DIFF_SQL.format(scope_c=scope_c[0], scope_m=scope_m[0], rules=rules.sql)
+    params = [
+        *scope_c[1],
+        *rules.params,
+        segment.pk,
+        *scope_m[1],
+        segment.pk,
+        now,
+        segment.pk,
+        entered_id,
+        exited_id,
+        now,
+        now,
+        payload,
+        segment.pk,
+        segment.name,
+        entered_id,
+        now,
+    ]
+    cursor.execute(sql, params)
+    changes = Changes()
+    for customer_id, kind in cursor.fetchall():
+        (changes.entered if kind == "entered" else changes.exited).append(customer_id)
+    if changes:
+        _counts_add(cursor, segment, changes, now, system_ids)
+    return changes
+
+
+def _counts_add(cursor, segment: Segment, changes: Changes, now, system_ids) -> None:
+    cursor.execute(
+        "UPDATE segments_segment SET member_count = member_count + %s WHERE id = %s",
+        [len(changes.entered) - len(changes.exited), segment.pk],
+    )
+    # The catalog rows are locked last and briefly, in id order, after the segment lock.
+    for type_id, n in sorted(
+        zip(system_ids, (len(changes.entered), len(changes.exited)), strict=True)
+    ):
+        if n:
+            cursor.execute(
+                "UPDATE events_eventtype SET event_count = event_count + %s,"
+                " first_seen = LEAST(first_seen, %s), last_seen = GREATEST(last_seen, %s),"
+                " properties = %s::jsonb || properties WHERE id = %s",
+                [n, now, now, json.dumps(SYSTEM_EVENT_PROPERTIES), type_id],
+            )
+
+
+def lock_segment(cursor, segment_id: int) -> None:
+    """The segment's transaction lock: one diff per segment at a time."""
+    cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [LOCK_NAMESPACE, segment_id])
+
+
+def segment_evaluate(
+    segment: Segment, customer_ids: Sequence[int], *, now: datetime | None = None
+) -> Changes:
+    """Re-evaluate some customers against one segment, in one transaction."""
+    now = now or timezone.now()
+    ids = sorted(set(customer_ids))
+    with transaction.atomic(), connection.cursor() as cursor:
+        lock_segment(cursor, segment.pk)
+        set_work_mem(cursor)
+        ctx = compile_context(segment.rules, segment.timezone, now=now, candidates=ids)
+        return _diff(
+            cursor,
+            segment,
+            ctx,
+            ("c.id = ANY(%s)", [ids]),
+            ("m.customer_id = ANY(%s)", [ids]),
+            now,
+            system_event_ids(),
+        )
+
+
+@dataclass
+class BuildResult:
+    status: str  # "built", "stale" (a newer revision exists), "missing"
+    changes: Changes = field(default_factory=Changes)
+
+
+def segment_build(
+    segment_id: int,
+    revision: int | None = None,
+    *,
+    now: datetime | None = None,
+    chunk: int = BUILD_CHUNK,
+    on_chunk=None,
+) -> BuildResult:
+    """Apply a segment's rules to every customer, one id range per transaction, writing only
+    the differences. Safe to rerun and to interrupt: each range is a complete diff, so a
+    killed build leaves a consistent mix of old and new membership, and the next run ends in
+    the same state as an uninterrupted one. A build for an older revision stops at the next
+    range."""
+    now = now or timezone.now()
+    segment = Segment.objects.filter(pk=segment_id).first()
+    if segment is None:
+        return BuildResult("missing")
+    if revision is not None and segment.revision != revision:
+        return BuildResult("stale")
+    revision = segment.revision
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT coalesce(min(id), 0), coalesce(max(id), 0) FROM customers_customer")
+        low, high = cursor.fetchone()
+    system_ids = system_event_ids()
+    ctx = compile_context(segment.rules, segment.timezone, now=now)
+    result = BuildResult("built")
+    start = low
+    while True:
+        end = start + chunk - 1
+        last = end >= high
+        with transaction.atomic(), connection.cursor() as cursor:
+            lock_segment(cursor, segment.pk)
+            current = Segment.objects.filter(pk=segment_id).values_list("revision", flat=True)
+            if current.first() != revision:
+                return BuildResult("stale", result.changes)
+            set_work_mem(cursor)
+            lo, hi = (None if start == low else start), (None if last else end)
+            scope_c, scope_m = _range("c.id", lo, hi), _range("m.customer_id", lo, hi)
+            changes = _diff(cursor, segment, ctx, scope_c, scope_m, now, system_ids)
+            result.changes.add(changes)
+            progress = 100 if last else min(99, int(100 * (end - low + 1) / max(1, high - low + 1)))
+            Segment.objects.filter(pk=segment_id).update(build_progress=progress)
+            if changes:
+                _dependents_mark(cursor, segment, changes)
+        if on_chunk:
+            on_chunk(start)
+        if last:
+            break
+        start = end + 1
+    _build_finish(segment, revision, now)
+    return result
+
+
+def _range(column: str, lo: int | None, hi: int | None) -> tuple[str, list[int]]:
+    """An id range; an open end takes ids created during the build (or below the minimum)."""
+    parts, params = [], []
+    if lo is not None:
+        parts.append(f"{column} >= %s")
+        params.append(lo)
+    if hi is not None:
+        parts.append(f"{column} <= %s")
+        params.append(hi)
+    return " AND ".join(parts) or "TRUE", params
+
+
+def _dependents_mark(cursor, segment: Segment, changes: Changes) -> None:
+    """Segments that read this one ("in segment") re-evaluate the changed customers."""
+    from segments.incremental import pending_mark  # incremental builds on this module
+
+    if Segment.objects.filter(depends_on__contains=[segment.pk]).exists():
+        pending_mark(changes.customer_ids, ChangeKind.MEMBERSHIP)
+
+
+def _build_finish(segment: Segment, revision: int, now: datetime) -> None:
+    with transaction.atomic(), connection.cursor() as cursor:
+        lock_segment(cursor, segment.pk)
+        cursor.execute(
+            "SELECT count(*) FROM segments_membership WHERE segment_id = %s", [segment.pk]
+        )
+        count = cursor.fetchone()[0]
+        updated = Segment.objects.filter(pk=segment.pk, revision=revision).update(
+            status=SegmentStatus.READY,
+            build_progress=100,
+            build_error="",
+            built_revision=revision,
+            built_at=now,
+            member_count=count,
+        )
+        if updated:
+            size_record(segment.pk, count, now)
+
+
+def size_record(segment_id: int, count: int, now: datetime | None = None) -> None:
+    day = timezone.localdate(now or timezone.now())
+    SegmentSize.objects.update_or_create(
+        segment_id=segment_id, day=day, defaults={"member_count": count}
+    )
+
+
+def segment_failed(segment_id: int, revision: int, exc: Exception) -> None:
+    """Show a failed build on the segment (the job retries; a later success clears it)."""
+    Segment.objects.filter(pk=segment_id, revision=revision).update(
+        status=SegmentStatus.FAILED, build_error=str(exc)[:1000]
+    )

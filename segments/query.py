@@ -1,0 +1,169 @@
+"""Reading through the compiler: the context a tree compiles in, the preview (count, sample,
+count after each condition), and the explanation of one customer's membership."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.utils import OperationalError
+from django.utils import timezone
+
+from events.models import EventType
+from segments.compiler import CompileContext, Sql, compile_rules, condition_sql
+from segments.fields import Registry
+from segments.rules import iter_conditions
+from tags.models import Tag
+
+SAMPLE_SIZE = 10
+
+
+def compile_context(
+    tree: dict[str, Any],
+    tz: ZoneInfo | str,
+    *,
+    now: datetime | None = None,
+    candidates: Sequence[int] | None = None,
+    registry: Registry | None = None,
+) -> CompileContext:
+    """Look up the ids of the tags and event names the tree mentions (two small queries)."""
+    tags, events = set(), set()
+    for node in iter_conditions(tree):
+        if node["type"] == "tag":
+            tags.update(name.lower() for name in node["tags"])
+        elif node["type"] == "event":
+            events.add(node["name"])
+    tag_ids = {}
+    if tags:
+        for tag_id, name in Tag.objects.values_list("id", "name"):
+            if name.lower() in tags:
+                tag_ids[name.lower()] = tag_id
+    event_ids = dict(EventType.objects.filter(name__in=events).values_list("name", "id"))
+    return CompileContext(
+        now=now or timezone.now(),
+        tz=ZoneInfo(tz) if isinstance(tz, str) else tz,
+        registry=registry or Registry.load(),
+        tag_ids=tag_ids,
+        event_type_ids=event_ids,
+        candidates=candidates,
+    )
+
+
+def set_work_mem(cursor) -> None:
+    """Hashed subplans (conditions under OR or NOT) need their id set in memory; give this
+    transaction room for a few million ids."""
+    cursor.execute("SELECT set_config('work_mem', %s, true)", [settings.SEGMENTS_WORK_MEM])
+
+
+def _estimate(cursor, where: Sql) -> int:
+    cursor.execute(
+        f"EXPLAIN (FORMAT JSON) SELECT 1 FROM customers_customer c WHERE {where.sql}",
+        where.params,
+    )
+    plan = cursor.fetchone()[0]
+    plan = plan if isinstance(plan, list) else __import__("json").loads(plan)
+    return int(plan[0]["Plan"]["Plan Rows"])
+
+
+@dataclass
+class Preview:
+    count: int
+    estimated: bool
+    sample: list[dict[str, Any]]
+    # The count after each top-level condition: conditions 1..k of the root group.
+    steps: list[int] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "count": self.count,
+            "estimated": self.estimated,
+            "sample": self.sample,
+            "sample_user_ids": [row["user_id"] for row in self.sample],
+            "conditions": self.steps,
+        }
+
+
+def _prefixes_sql(tree: dict[str, Any], ctx: CompileContext) -> tuple[str, list[Any]]:
+    """One scan computing each top-level condition once (OFFSET 0 keeps the planner from
+    copying the subquery's expressions into every FILTER)."""
+    columns, params = [], []
+    for i, child in enumerate(tree["children"]):
+        part = condition_sql(child, ctx)
+        columns.append(f"{part.sql} AS b{i}")
+        params += part.params
+    joiner = " AND " if tree["match"] == "all" else " OR "
+    filters = []
+    for k in range(1, len(tree["children"]) + 1):
+        condition = "(" + joiner.join(f"b{i}" for i in range(k)) + ")"
+        filters.append(f"count(*) FILTER (WHERE {condition})")
+    sql = (
+        f"SELECT {', '.join(filters)} FROM (SELECT {', '.join(columns)}"
+        " FROM customers_customer c OFFSET 0) AS s"
+    )
+    return sql, params
+
+
+def preview(
+    tree: dict[str, Any],
+    tz: ZoneInfo | str,
+    *,
+    steps: bool = True,
+    timeout_ms: int | None = None,
+) -> Preview:
+    """Count and first members of a clean tree, without storing anything. A count that runs
+    past the statement timeout falls back to the planner's estimate (``estimated``)."""
+    ctx = compile_context(tree, tz)
+    where = compile_rules(tree, ctx)
+    timeout = timeout_ms or settings.SEGMENTS_PREVIEW_TIMEOUT_MS
+    with transaction.atomic(), connection.cursor() as cursor:
+        set_work_mem(cursor)
+        cursor.execute("SELECT set_config('statement_timeout', %s, true)", [str(timeout)])
+        try:
+            with transaction.atomic():
+                cursor.execute(
+                    f"SELECT count(*) FROM customers_customer c WHERE {where.sql}", where.params
+                )
+                count, estimated = cursor.fetchone()[0], False
+        except OperationalError:  # QueryCanceled: the statement timeout
+            count, estimated = _estimate(cursor, where), True
+        cursor.execute(
+            "SELECT c.id, c.user_id, c.name, c.first_name, c.last_name, c.email"
+            f" FROM customers_customer c WHERE {where.sql} ORDER BY c.id LIMIT %s",
+            [*where.params, SAMPLE_SIZE],
+        )
+        sample = [
+            {
+                "id": row[0],
+                "user_id": row[1],
+                "name": row[2] or " ".join(p for p in row[3:5] if p) or row[1],
+                "email": row[5],
+            }
+            for row in cursor.fetchall()
+        ]
+        prefix_counts: list[int] = []
+        if steps and len(tree["children"]) > 1 and not estimated:
+            try:
+                with transaction.atomic():
+                    sql, params = _prefixes_sql(tree, ctx)
+                    cursor.execute(sql, params)
+                    prefix_counts = list(cursor.fetchone())
+            except OperationalError:
+                prefix_counts = []
+    return Preview(count, estimated, sample, prefix_counts)
+
+
+def matching_ids(tree: dict[str, Any], tz: ZoneInfo | str, customer_ids: Sequence[int]) -> set[int]:
+    """Which of these customers the rules match now (tests and the explanation use it)."""
+    ctx = compile_context(tree, tz, candidates=customer_ids)
+    where = compile_rules(tree, ctx)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT c.id FROM customers_customer c WHERE c.id = ANY(%s) AND {where.sql}",
+            [list(customer_ids), *where.params],
+        )
+        return {row[0] for row in cursor.fetchall()}

@@ -1,0 +1,34 @@
+"""The scheduled sweep: rules that read the clock ("within the last 30 days", "was more
+than 1 week ago", "tagged within 7 days") change their answer as time passes without any data
+changing, so time-based segments are rebuilt (as diffs) every SEGMENTS_SWEEP_SECONDS, in
+dependency order. The sweep also picks up segments whose build message was lost."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.db.models import F, Q
+from django.utils import timezone
+
+from segments.incremental import dependency_order
+from segments.membership import segment_build
+from segments.models import Segment
+
+# A segment waiting this long for its first build after an edit is built by the sweep.
+LOST_BUILD_AFTER = timedelta(minutes=2)
+
+
+def segments_sweep(now: datetime | None = None) -> dict[str, int]:
+    now = now or timezone.now()
+    due = Segment.objects.filter(
+        Q(time_based=True)
+        | (~Q(built_revision=F("revision")) & Q(updated_at__lt=now - LOST_BUILD_AFTER))
+    ).only("id", "depends_on", "revision")
+    entered = exited = built = 0
+    for segment in dependency_order(due):
+        result = segment_build(segment.pk, now=now)
+        if result.status == "built":
+            built += 1
+            entered += len(result.changes.entered)
+            exited += len(result.changes.exited)
+    return {"built": built, "entered": entered, "exited": exited}
