@@ -47,6 +47,13 @@ def customers_erase(customers: QuerySet[Customer], actor: Actor) -> int:
             f" WHERE target_type = 'customer' AND target_id IN ({sql})",
             params,
         )
+        # Memberships go with the rows (cascade); the segments' counts follow here.
+        cursor.execute(
+            "UPDATE segments_segment s SET member_count = s.member_count - m.n"  # noqa: S608
+            " FROM (SELECT segment_id, count(*) AS n FROM segments_membership"
+            f" WHERE customer_id IN ({sql}) GROUP BY segment_id) m WHERE s.id = m.segment_id",
+            params,
+        )
         cursor.execute(
             f"DELETE FROM {Customer._meta.db_table} WHERE id IN ({sql}) RETURNING id",  # noqa: S608
             params,

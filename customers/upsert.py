@@ -20,6 +20,8 @@ from customers.profile import (
     ProfileInvalid,
     mask_changes,
 )
+from segments.fields import ChangeKind
+from segments.incremental import pending_mark
 
 # Column names come from the code's registry, never from input.
 _TEXT_COLUMNS = list(STANDARD_FIELDS)
@@ -167,6 +169,12 @@ def customers_upsert(
                 result.changed = True
                 result.fields.append("tags")
         _log(results, profiles, actor, log_each if log_each is not None else len(results) == 1)
+        # Segments re-read these customers within seconds; unchanged ones cause no work.
+        marked = [r for r in results.values() if r.changed]
+        pending_mark(
+            [r.id for r in marked],
+            [ChangeKind.ALL if r.created else ChangeKind.PROFILE | ChangeKind.TAGS for r in marked],
+        )
     return results
 
 

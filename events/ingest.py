@@ -28,6 +28,8 @@ from activity.services import Actor, activity_record
 from events.analytics import analytics_rows, customers_analytics_update
 from events.catalog import TypeStats, catalog_add, event_types_ensure
 from events.validation import CleanEvent, EventInvalid, event_clean
+from segments.fields import ChangeKind
+from segments.incremental import pending_mark
 
 MAX_BATCH = 1000
 _DEADLOCK_RETRIES = 3
@@ -97,7 +99,8 @@ def events_ingest(
 
 def _store(valid: list[tuple[int, CleanEvent]], actor: Actor, outcome: IngestResult) -> None:
     with transaction.atomic(), connection.cursor() as cursor:
-        customers, created = _customers_ensure(cursor, [e.user_id for _, e in valid])
+        customers, created_ids = _customers_ensure(cursor, [e.user_id for _, e in valid])
+        created = len(created_ids)
         types = event_types_ensure(cursor, [e.name for _, e in valid])
 
         # One row per (customer, client id): the first of the batch; later copies share its id.
@@ -160,6 +163,13 @@ def _store(valid: list[tuple[int, CleanEvent]], actor: Actor, outcome: IngestRes
                 event.occurred_at, event.properties
             )
         catalog_add(cursor, stats)
+        # Segments re-read these customers within seconds (segments/incremental.py).
+        changed = {customer_id for customer_id, _ in new_rows}
+        marked = sorted(changed | created_ids)
+        pending_mark(
+            marked,
+            [ChangeKind.EVENTS | (ChangeKind.CREATED if c in created_ids else 0) for c in marked],
+        )
 
     for index, event in valid:
         outcome.results[index]["id"] = event_id[index]
@@ -169,14 +179,14 @@ def _store(valid: list[tuple[int, CleanEvent]], actor: Actor, outcome: IngestRes
     outcome.customer_ids = {customer_id for customer_id, _ in new_rows}
 
 
-def _customers_ensure(cursor, user_ids: list[str]) -> tuple[dict[str, int], int]:
-    """user ID → customer id, creating bare profiles for unknown IDs. Returns how many were
-    created. A concurrent creator of the same ID wins the INSERT; its row is read back."""
+def _customers_ensure(cursor, user_ids: list[str]) -> tuple[dict[str, int], set[int]]:
+    """user ID → customer id, creating bare profiles for unknown IDs. Returns the ids of
+    those created. A concurrent creator of the same ID wins the INSERT; its row is read back."""
     wanted = sorted(set(user_ids))
     cursor.execute("SELECT user_id, id FROM customers_customer WHERE user_id = ANY(%s)", [wanted])
     found = dict(cursor.fetchall())
     missing = [u for u in wanted if u not in found]
-    created = 0
+    created: set[int] = set()
     if missing:
         cursor.execute(
             "INSERT INTO customers_customer (user_id) SELECT unnest(%s::text[])"
@@ -184,7 +194,7 @@ def _customers_ensure(cursor, user_ids: list[str]) -> tuple[dict[str, int], int]
             [missing],
         )
         new = dict(cursor.fetchall())
-        created = len(new)
+        created = set(new.values())
         found |= new
         if raced := [u for u in missing if u not in new]:
             cursor.execute(

@@ -8,7 +8,7 @@ from typing import Any
 from django.db import connection
 
 from customers.models import Customer
-from segments.compiler import FALSE, CompileContext, Sql, event_rows, condition_sql, tag_window
+from segments.compiler import FALSE, CompileContext, Sql, condition_sql, event_rows, tag_window
 from segments.models import Membership, Segment
 from segments.query import compile_context
 

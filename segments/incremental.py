@@ -46,19 +46,22 @@ def _trigger() -> None:
         evaluate_pending.send()
 
 
-def pending_mark(customer_ids: Sequence[int], kinds: int) -> None:
-    """Queue customers for re-evaluation, in the caller's transaction (or autocommit)."""
+def pending_mark(customer_ids: Sequence[int], kinds: int | Sequence[int]) -> None:
+    """Queue customers for re-evaluation, in the caller's transaction (or autocommit).
+    ``kinds``: ChangeKind bits for all of them, or one value per customer."""
     if not customer_ids:
         return
+    per_customer = [kinds] * len(customer_ids) if isinstance(kinds, int) else list(kinds)
     with connection.cursor() as cursor:
         # Sorted, so two writers marking overlapping sets lock the rows in the same order.
         cursor.execute(
             "INSERT INTO segments_pendingcustomer (customer_id, kinds, seq, marked_at)"
-            " SELECT id, %s, nextval('segments_pending_seq'), now()"
-            " FROM (SELECT DISTINCT unnest(%s::bigint[]) AS id ORDER BY 1) ids"
+            " SELECT id, k, nextval('segments_pending_seq'), now() FROM ("
+            "   SELECT id, bit_or(k) AS k FROM unnest(%s::bigint[], %s::int[]) AS x(id, k)"
+            "   GROUP BY id ORDER BY id) ids"
             " ON CONFLICT (customer_id) DO UPDATE"
             " SET kinds = segments_pendingcustomer.kinds | EXCLUDED.kinds, seq = EXCLUDED.seq",
-            [kinds, list(customer_ids)],
+            [list(customer_ids), per_customer],
         )
     transaction.on_commit(_trigger)
 

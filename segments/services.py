@@ -232,3 +232,24 @@ def segment_delete(*, segment: Segment, actor: Actor) -> None:
             target_label=segment.name,
         )
         segment.delete()
+
+
+def segments_tag_renamed(old: str, new: str) -> int:
+    """Rules name tags; a renamed tag keeps its segments by rewriting the name in their rules
+    (same tag, same members: nothing to rebuild). Returns how many segments changed."""
+    from segments.fields import ChangeKind
+
+    def rename(node: dict[str, Any]) -> bool:
+        if node["type"] == "group":
+            return any([rename(child) for child in node["children"]])
+        if node["type"] == "tag" and any(t.lower() == old.lower() for t in node["tags"]):
+            node["tags"] = [new if t.lower() == old.lower() else t for t in node["tags"]]
+            return True
+        return False
+
+    changed = 0
+    for segment in Segment.objects.select_for_update().filter(change_kinds__gte=ChangeKind.TAGS):
+        if segment.change_kinds & ChangeKind.TAGS and rename(segment.rules):
+            segment.save(update_fields=["rules"])
+            changed += 1
+    return changed

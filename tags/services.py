@@ -11,6 +11,9 @@ from django.db.models import QuerySet
 
 from activity.services import Actor, activity_record
 from customers.models import Customer
+from segments.fields import ChangeKind
+from segments.incremental import pending_mark
+from segments.services import segments_tag_renamed
 from tags.models import CustomerTag, Tag
 from tags.selectors import tags_named
 
@@ -71,6 +74,7 @@ def tag_rename(*, tag: Tag, name: str, actor: Actor) -> Tag:
             fields=["name"],
             changes={"name": [old, name]},
         )
+        segments_tag_renamed(old, name)
     return tag
 
 
@@ -78,7 +82,8 @@ def tag_delete(*, tag: Tag, actor: Actor) -> int:
     """Delete a tag and its assignments (cascaded in the database). Returns how many
     customers had it."""
     with transaction.atomic():
-        count = CustomerTag.objects.filter(tag=tag).count()
+        changed = sorted(CustomerTag.objects.filter(tag=tag).values_list("customer_id", flat=True))
+        count = len(changed)
         activity_record(
             actor,
             "tag.deleted",
@@ -89,6 +94,7 @@ def tag_delete(*, tag: Tag, actor: Actor) -> int:
             count=max(count, 1),
         )
         tag.delete()
+        pending_mark(changed, ChangeKind.TAGS)
     return count
 
 
@@ -98,6 +104,9 @@ def tag_merge(*, source: Tag, target: Tag, actor: Actor) -> int:
     if source.pk == target.pk:
         raise TagInvalid("Choose a different tag to merge into.")
     with transaction.atomic():
+        changed = sorted(
+            CustomerTag.objects.filter(tag=source).values_list("customer_id", flat=True)
+        )
         with connection.cursor() as cursor:
             cursor.execute(
                 """
@@ -121,6 +130,7 @@ def tag_merge(*, source: Tag, target: Tag, actor: Actor) -> int:
             count=max(moved, 1),
         )
         source.delete()
+        pending_mark(changed, ChangeKind.TAGS)
     return moved
 
 
@@ -178,10 +188,13 @@ def customers_tag(
                 "INSERT INTO tags_customertag"  # noqa: S608
                 " (customer_id, tag_id, added_at, added_by_id, added_by_token_id, source)"
                 f" SELECT c.id, t, now(), %s, %s, %s FROM ({sql}) AS c(id)"
-                " CROSS JOIN unnest(%s::bigint[]) AS t ON CONFLICT DO NOTHING",
+                " CROSS JOIN unnest(%s::bigint[]) AS t ON CONFLICT DO NOTHING"
+                " RETURNING customer_id",
                 [*_actor_params(actor), *params, [t.pk for t in tags]],
             )
+            changed = {row[0] for row in cursor.fetchall()}
             added = cursor.rowcount
+        pending_mark(sorted(changed), ChangeKind.TAGS)
         _log_bulk(actor, "customers.tagged", tags, added, customer)
     return added
 
@@ -196,9 +209,12 @@ def customers_untag(
     if not tags:
         return 0
     with transaction.atomic():
-        removed, _ = CustomerTag.objects.filter(
+        assignments = CustomerTag.objects.filter(
             tag__in=[t.pk for t in tags], customer__in=customers.order_by().values("pk")
-        ).delete()
+        )
+        changed = sorted(set(assignments.values_list("customer_id", flat=True)))
+        removed, _ = assignments.delete()
+        pending_mark(changed, ChangeKind.TAGS)
         _log_bulk(actor, "customers.untagged", tags, removed, customer)
     return removed
 
@@ -238,7 +254,9 @@ def customers_tag_by_name(pairs: Sequence[tuple[int, str]], actor: Actor) -> set
                 [tags[name.lower()] for _, name in pairs],
             ],
         )
-        return {row[0] for row in cursor.fetchall()}
+        changed = {row[0] for row in cursor.fetchall()}
+    pending_mark(sorted(changed), ChangeKind.TAGS)
+    return changed
 
 
 def customer_tags_add(*, customer: Customer, names: Iterable[str], actor: Actor) -> list[Tag]:

@@ -14,5 +14,6 @@ urlpatterns = [
     path("", include("customers.field_urls")),
     path("", include("tags.urls")),
     path("", include("events.urls")),
+    path("", include("segments.urls")),
     path("", include("activity.urls")),
 ]
