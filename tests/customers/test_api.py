@@ -346,7 +346,7 @@ def test_bulk_item_cannot_smuggle_read_only_fields(api):
 def test_bulk_of_1000_is_set_based(api, django_assert_max_num_queries):
     items = [{"user_id": f"u{i}", "name": f"N{i}", "tags": ["bulk"]} for i in range(1000)]
     CustomerFactory(user_id="u5")
-    # Auth, custom fields, the two upsert statements, tags the log and the segments mark; not one per item.
+    # Auth, custom fields, the two upserts, tags, the log and the segments mark; not per item.
     with django_assert_max_num_queries(21):  # +1: the segments re-evaluation mark
         response = api("post", "/customers/bulk", {"customers": items})
     body = response.json()
