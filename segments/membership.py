@@ -23,7 +23,8 @@ from segments.fields import ChangeKind
 from segments.models import Segment, SegmentSize, SegmentStatus
 from segments.query import compile_context, set_work_mem
 
-LOCK_NAMESPACE = 5105  # pg_advisory_lock(namespace, segment id)
+LOCK_NAMESPACE = 5105  # pg_advisory_xact_lock(namespace, segment id): one diff at a time
+BUILD_LOCK_NAMESPACE = 5106  # pg_advisory_lock(namespace, segment id): one full build at a time
 BUILD_CHUNK = 250_000
 SYSTEM_EVENT_PROPERTIES = {"segment_id": "number", "segment_name": "string"}
 
@@ -205,6 +206,19 @@ def segment_build(
     if revision is not None and segment.revision != revision:
         return BuildResult("stale")
     revision = segment.revision
+    with connection.cursor() as cursor:
+        # A second build of the same segment waits here; an older revision's build ahead of
+        # it stops at its next range, so the wait is short.
+        cursor.execute("SELECT pg_advisory_lock(%s, %s)", [BUILD_LOCK_NAMESPACE, segment_id])
+    try:
+        return _build(segment, revision, now, chunk, on_chunk)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [BUILD_LOCK_NAMESPACE, segment_id])
+
+
+def _build(segment: Segment, revision: int, now: datetime, chunk: int, on_chunk) -> BuildResult:
+    segment_id = segment.pk
     with connection.cursor() as cursor:
         cursor.execute("SELECT coalesce(min(id), 0), coalesce(max(id), 0) FROM customers_customer")
         low, high = cursor.fetchone()
