@@ -11,7 +11,7 @@ indexes 43 s, the two foreign keys 14 s, the customers' first/last seen 16 s, th
 
 What the events look like:
 - a mix of built-in analytics names (card-displayed, notification-received, sdk-initialized,
-  stream-displayed, video-played …) and custom ones (page_viewed, screen_viewed, app_opened,
+  stream-displayed, video-played …) and custom ones (page_viewed, screen_viewed, app-launch,
   product_viewed, search, add_to_cart, purchase, signup), different on mobile and on the web,
   with small properties (purchase: amount, currency, sku, quantity; page_viewed: path …);
 - skewed activity: every customer who was ever seen gets a weight from a log-normal
@@ -103,7 +103,7 @@ NEVER = 2**62
 
 # (name, weight): what a customer does on each kind of platform.
 MOBILE_MIX = [
-    ("screen_viewed", 150), ("card-displayed", 140), ("app_opened", 110),
+    ("screen_viewed", 150), ("card-displayed", 140), ("app-launch", 110),
     ("sdk-initialized", 90), ("notification-received", 90), ("product_viewed", 80),
     ("stream-displayed", 70), ("add_to_cart", 40), ("search", 40), ("card-completed", 35),
     ("card-dismissed", 35), ("purchase", 25), ("user-redirected", 20), ("video-played", 15),
@@ -194,7 +194,7 @@ def _properties(name: str, rng: random.Random) -> dict[str, Any]:
             return {"query": rng.choice(QUERIES), "results": rng.randrange(0, 60)}
         case "signup":
             return {"method": rng.choice(("email", "email", "google", "apple"))}
-        case "app_opened":
+        case "app-launch":
             return {"cold_start": rng.random() < 0.4}
         case "sdk-initialized":
             return {}

@@ -91,7 +91,7 @@ def test_catalog_counts_and_property_types_match_the_table(customers):
         "sku": "string",
         "quantity": "number",
     }
-    assert EventType.objects.get(name="app_opened").properties == {"cold_start": "boolean"}
+    assert EventType.objects.get(name="app-launch").properties == {"cold_start": "boolean"}
     assert EventType.objects.get(name="card-displayed").builtin
 
 

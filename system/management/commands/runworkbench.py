@@ -112,3 +112,7 @@ class Command(BaseCommand):
             # timelines, the events catalog and event rules have something to show.
             events = generate_events(100_000, seed=1)
             self.stdout.write(f"Loaded {events.created:,} demo events in {events.seconds:.1f}s.")
+            from segments.demo_data import create_demo_segments
+
+            segments = create_demo_segments()
+            self.stdout.write(f"Created {len(segments)} example segments (the worker builds them).")
