@@ -21,8 +21,9 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from segments.fields import ChangeKind
-from segments.membership import Changes, segment_evaluate
+from segments.membership import Changes, segment_evaluate, system_event_ids
 from segments.models import Segment
+from segments.query import Lookups
 
 DRAIN_BATCH = 1000
 DRAIN_QUEUED_KEY = "segments:drain-queued"
@@ -80,11 +81,16 @@ def customers_evaluate(
     membership changed makes the segments that read it re-evaluate those customers too."""
     now = now or timezone.now()
     changed: dict[int, Changes] = {}
-    for segment in dependency_order(affected_segments(kinds)):
+    segments = dependency_order(affected_segments(kinds))
+    lookups = Lookups.load(s.rules for s in segments)
+    system_ids = system_event_ids()
+    for segment in segments:
         reads_changed = any(d in changed for d in segment.depends_on)
         if not segment.change_kinds & kinds and not reads_changed:
             continue
-        changes = segment_evaluate(segment, customer_ids, now=now)
+        changes = segment_evaluate(
+            segment, customer_ids, now=now, lookups=lookups, system_ids=system_ids
+        )
         if changes:
             changed[segment.pk] = changes
     return changed

@@ -21,7 +21,7 @@ from events.models import EventType
 from segments.compiler import CompileContext, compile_rules
 from segments.fields import ChangeKind
 from segments.models import Segment, SegmentSize, SegmentStatus
-from segments.query import compile_context, set_work_mem
+from segments.query import Lookups, compile_context, set_work_mem
 
 LOCK_NAMESPACE = 5105  # pg_advisory_xact_lock(namespace, segment id): one diff at a time
 BUILD_LOCK_NAMESPACE = 5106  # pg_advisory_lock(namespace, segment id): one full build at a time
@@ -160,15 +160,23 @@ def lock_segment(cursor, segment_id: int) -> None:
 
 
 def segment_evaluate(
-    segment: Segment, customer_ids: Sequence[int], *, now: datetime | None = None
+    segment: Segment,
+    customer_ids: Sequence[int],
+    *,
+    now: datetime | None = None,
+    lookups: Lookups | None = None,
+    system_ids: tuple[int, int] | None = None,
 ) -> Changes:
-    """Re-evaluate some customers against one segment, in one transaction."""
+    """Re-evaluate some customers against one segment, in one transaction. ``lookups`` and
+    ``system_ids`` may be shared across segments evaluated together."""
     now = now or timezone.now()
     ids = sorted(set(customer_ids))
     with transaction.atomic(), connection.cursor() as cursor:
         lock_segment(cursor, segment.pk)
         set_work_mem(cursor)
-        ctx = compile_context(segment.rules, segment.timezone, now=now, candidates=ids)
+        ctx = compile_context(
+            segment.rules, segment.timezone, now=now, candidates=ids, lookups=lookups
+        )
         return _diff(
             cursor,
             segment,
@@ -176,7 +184,7 @@ def segment_evaluate(
             ("c.id = ANY(%s)", [ids]),
             ("m.customer_id = ANY(%s)", [ids]),
             now,
-            system_event_ids(),
+            system_ids or system_event_ids(),
         )
 
 

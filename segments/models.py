@@ -64,9 +64,13 @@ class Membership(models.Model):
     """A customer in a segment. The composite key is also the member list's keyset order."""
 
     pk = models.CompositePrimaryKey("segment_id", "customer_id")
-    segment = models.ForeignKey(Segment, on_delete=models.DB_CASCADE, related_name="+")
+    # No index of their own: the key leads with the segment, membership_customer_idx serves
+    # "segments of a customer" and the erasure cascade.
+    segment = models.ForeignKey(
+        Segment, on_delete=models.DB_CASCADE, related_name="+", db_index=False
+    )
     customer = models.ForeignKey(
-        "customers.Customer", on_delete=models.DB_CASCADE, related_name="+"
+        "customers.Customer", on_delete=models.DB_CASCADE, related_name="+", db_index=False
     )
     entered_at = models.DateTimeField(db_default=Now())
 

@@ -3,7 +3,7 @@ count after each condition), and the explanation of one customer's membership.""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -23,6 +23,33 @@ from tags.models import Tag
 SAMPLE_SIZE = 10
 
 
+@dataclass
+class Lookups:
+    """What compiling needs from the database: the field registry and the ids of the tags
+    and event names the rules mention. Read once and shared when evaluating many segments."""
+
+    registry: Registry
+    tag_ids: dict[str, int]  # lower-case name → id
+    event_type_ids: dict[str, int]
+
+    @classmethod
+    def load(cls, trees: Iterable[dict[str, Any]], registry: Registry | None = None) -> Lookups:
+        tags, events = set(), set()
+        for tree in trees:
+            for node in iter_conditions(tree):
+                if node["type"] == "tag":
+                    tags.update(name.lower() for name in node["tags"])
+                elif node["type"] == "event":
+                    events.add(node["name"])
+        tag_ids = {}
+        if tags:
+            for tag_id, name in Tag.objects.values_list("id", "name"):
+                if name.lower() in tags:
+                    tag_ids[name.lower()] = tag_id
+        event_ids = dict(EventType.objects.filter(name__in=events).values_list("name", "id"))
+        return cls(registry or Registry.load(), tag_ids, event_ids)
+
+
 def compile_context(
     tree: dict[str, Any],
     tz: ZoneInfo | str,
@@ -30,26 +57,15 @@ def compile_context(
     now: datetime | None = None,
     candidates: Sequence[int] | None = None,
     registry: Registry | None = None,
+    lookups: Lookups | None = None,
 ) -> CompileContext:
-    """Look up the ids of the tags and event names the tree mentions (two small queries)."""
-    tags, events = set(), set()
-    for node in iter_conditions(tree):
-        if node["type"] == "tag":
-            tags.update(name.lower() for name in node["tags"])
-        elif node["type"] == "event":
-            events.add(node["name"])
-    tag_ids = {}
-    if tags:
-        for tag_id, name in Tag.objects.values_list("id", "name"):
-            if name.lower() in tags:
-                tag_ids[name.lower()] = tag_id
-    event_ids = dict(EventType.objects.filter(name__in=events).values_list("name", "id"))
+    lookups = lookups or Lookups.load([tree], registry)
     return CompileContext(
         now=now or timezone.now(),
         tz=ZoneInfo(tz) if isinstance(tz, str) else tz,
-        registry=registry or Registry.load(),
-        tag_ids=tag_ids,
-        event_type_ids=event_ids,
+        registry=lookups.registry,
+        tag_ids=lookups.tag_ids,
+        event_type_ids=lookups.event_type_ids,
         candidates=candidates,
     )
 
