@@ -18,12 +18,10 @@ from graphlib import CycleError, TopologicalSorter
 
 from django.core.cache import cache
 from django.db import connection, transaction
-from django.utils import timezone
 
 from segments.fields import ChangeKind
-from segments.membership import Changes, segment_evaluate, system_event_ids
+from segments.membership import Changes, segments_evaluate
 from segments.models import Segment
-from segments.query import Lookups
 
 DRAIN_BATCH = 1000
 DRAIN_QUEUED_KEY = "segments:drain-queued"
@@ -79,21 +77,13 @@ def customers_evaluate(
 ) -> dict[int, Changes]:
     """Re-evaluate customers against every segment their change can affect; a segment whose
     membership changed makes the segments that read it re-evaluate those customers too."""
-    now = now or timezone.now()
-    changed: dict[int, Changes] = {}
     segments = dependency_order(affected_segments(kinds))
-    lookups = Lookups.load(s.rules for s in segments)
-    system_ids = system_event_ids()
-    for segment in segments:
+
+    def skip(segment: Segment, changed: dict[int, Changes]) -> bool:
         reads_changed = any(d in changed for d in segment.depends_on)
-        if not segment.change_kinds & kinds and not reads_changed:
-            continue
-        changes = segment_evaluate(
-            segment, customer_ids, now=now, lookups=lookups, system_ids=system_ids
-        )
-        if changes:
-            changed[segment.pk] = changes
-    return changed
+        return not segment.change_kinds & kinds and not reads_changed
+
+    return segments_evaluate(segments, customer_ids, now=now, skip=skip)
 
 
 def pending_drain(*, batch: int = DRAIN_BATCH, max_batches: int | None = None) -> int:

@@ -10,7 +10,7 @@ exactly once, and a transition is recorded only for a row actually inserted or d
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -132,19 +132,17 @@ def _diff(
     for customer_id, kind in cursor.fetchall():
         (changes.entered if kind == "entered" else changes.exited).append(customer_id)
     if changes:
-        _counts_add(cursor, segment, changes, now, system_ids)
+        cursor.execute(
+            "UPDATE segments_segment SET member_count = member_count + %s WHERE id = %s",
+            [len(changes.entered) - len(changes.exited), segment.pk],
+        )
     return changes
 
 
-def _counts_add(cursor, segment: Segment, changes: Changes, now, system_ids) -> None:
-    cursor.execute(
-        "UPDATE segments_segment SET member_count = member_count + %s WHERE id = %s",
-        [len(changes.entered) - len(changes.exited), segment.pk],
-    )
-    # The catalog rows are locked last and briefly, in id order, after the segment lock.
-    for type_id, n in sorted(
-        zip(system_ids, (len(changes.entered), len(changes.exited)), strict=True)
-    ):
+def catalog_add(cursor, entered: int, exited: int, now: datetime, system_ids) -> None:
+    """Count the segment-entered/exited events just written. The catalog rows are locked
+    last (after every segment lock of the transaction), in id order, until commit."""
+    for type_id, n in sorted(zip(system_ids, (entered, exited), strict=True)):
         if n:
             cursor.execute(
                 "UPDATE events_eventtype SET event_count = event_count + %s,"
@@ -159,33 +157,48 @@ def lock_segment(cursor, segment_id: int) -> None:
     cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [LOCK_NAMESPACE, segment_id])
 
 
-def segment_evaluate(
-    segment: Segment,
+def segments_evaluate(
+    segments: Sequence[Segment],
     customer_ids: Sequence[int],
     *,
     now: datetime | None = None,
     lookups: Lookups | None = None,
-    system_ids: tuple[int, int] | None = None,
-) -> Changes:
-    """Re-evaluate some customers against one segment, in one transaction. ``lookups`` and
-    ``system_ids`` may be shared across segments evaluated together."""
+    skip: Callable[[Segment, dict[int, Changes]], bool] | None = None,
+) -> dict[int, Changes]:
+    """Re-evaluate some customers against segments, in the order given, in one transaction
+    (one commit however many segments). Every segment's lock is taken first, in id order, so
+    concurrent evaluations and builds cannot deadlock. ``skip(segment, changed so far)``
+    leaves a segment out."""
     now = now or timezone.now()
     ids = sorted(set(customer_ids))
+    lookups = lookups or Lookups.load(s.rules for s in segments)
+    system_ids = system_event_ids()
+    changed: dict[int, Changes] = {}
     with transaction.atomic(), connection.cursor() as cursor:
-        lock_segment(cursor, segment.pk)
+        for segment_id in sorted({s.pk for s in segments}):
+            lock_segment(cursor, segment_id)
         set_work_mem(cursor)
-        ctx = compile_context(
-            segment.rules, segment.timezone, now=now, candidates=ids, lookups=lookups
-        )
-        return _diff(
-            cursor,
-            segment,
-            ctx,
-            ("c.id = ANY(%s)", [ids]),
-            ("m.customer_id = ANY(%s)", [ids]),
-            now,
-            system_ids or system_event_ids(),
-        )
+        for segment in segments:
+            if skip and skip(segment, changed):
+                continue
+            ctx = compile_context(
+                segment.rules, segment.timezone, now=now, candidates=ids, lookups=lookups
+            )
+            scope_c, scope_m = ("c.id = ANY(%s)", [ids]), ("m.customer_id = ANY(%s)", [ids])
+            changes = _diff(cursor, segment, ctx, scope_c, scope_m, now, system_ids)
+            if changes:
+                changed[segment.pk] = changes
+        entered = sum(len(c.entered) for c in changed.values())
+        exited = sum(len(c.exited) for c in changed.values())
+        catalog_add(cursor, entered, exited, now, system_ids)
+    return changed
+
+
+def segment_evaluate(
+    segment: Segment, customer_ids: Sequence[int], *, now: datetime | None = None
+) -> Changes:
+    """Re-evaluate some customers against one segment."""
+    return segments_evaluate([segment], customer_ids, now=now).get(segment.pk, Changes())
 
 
 @dataclass
@@ -246,6 +259,7 @@ def _build(segment: Segment, revision: int, now: datetime, chunk: int, on_chunk)
             lo, hi = (None if start == low else start), (None if last else end)
             scope_c, scope_m = _range("c.id", lo, hi), _range("m.customer_id", lo, hi)
             changes = _diff(cursor, segment, ctx, scope_c, scope_m, now, system_ids)
+            catalog_add(cursor, len(changes.entered), len(changes.exited), now, system_ids)
             result.changes.add(changes)
             progress = 100 if last else min(99, int(100 * (end - low + 1) / max(1, high - low + 1)))
             Segment.objects.filter(pk=segment_id).update(build_progress=progress)
