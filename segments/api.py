@@ -53,6 +53,7 @@ from segments.services import (
     SegmentChange,
     SegmentInUse,
     SegmentInvalid,
+    SegmentNameTaken,
     segment_create,
     segment_delete,
     segment_duplicate,
@@ -123,19 +124,9 @@ def rule_errors(exc: RulesInvalid) -> Invalid:
     )
 
 
-def _name_taken(name: Any, exclude: int | None = None) -> bool:
-    """Whether ``name`` (normalised as the service does) is another segment's name."""
-    normalised = " ".join(str(name or "").split())
-    taken = Segment.objects.filter(name__iexact=normalised)
-    if exclude is not None:
-        taken = taken.exclude(pk=exclude)
-    return bool(normalised) and taken.exists()
-
-
-def _segment_invalid(exc: SegmentInvalid, name: Any, exclude: int | None = None) -> Exception:
-    # The service reports a taken name as a "name" problem; over the API a clash with an
-    # existing segment is a conflict (409), as a tag name clash is.
-    if exc.field == "name" and _name_taken(name, exclude):
+def _segment_invalid(exc: SegmentInvalid) -> Exception:
+    # Over the API a clash with an existing segment's name is a conflict (409), as for tags.
+    if isinstance(exc, SegmentNameTaken):
         return Conflict(str(exc))
     return Invalid([{"field": exc.field, "message": str(exc)}])
 
@@ -203,7 +194,7 @@ def segments_post(request: HttpRequest) -> Status[dict[str, Any]]:
             actor=Actor.for_request(request),
         )
     except SegmentInvalid as exc:
-        raise _segment_invalid(exc, body.name) from None
+        raise _segment_invalid(exc) from None
     except RulesInvalid as exc:
         raise rule_errors(exc) from None
     return Status(201, _one(segment))
@@ -266,7 +257,7 @@ def segment_patch(request: HttpRequest, segment_id: int = _SegmentId) -> dict[st
     try:
         segment = segment_update(segment=segment, change=change, actor=Actor.for_request(request))
     except SegmentInvalid as exc:
-        raise _segment_invalid(exc, body.name, exclude=segment.pk) from None
+        raise _segment_invalid(exc) from None
     except RulesInvalid as exc:
         raise rule_errors(exc) from None
     return _one(segment)

@@ -29,6 +29,10 @@ class SegmentInvalid(ValueError):
         self.field = field
 
 
+class SegmentNameTaken(SegmentInvalid):
+    pass
+
+
 class SegmentInUse(Exception):
     def __init__(self, users: list[Segment]) -> None:
         names = ", ".join(f"“{s.name}”" for s in users)
@@ -86,7 +90,7 @@ def _name_clean(name: Any, exclude: int | None = None) -> str:
     if exclude:
         taken = taken.exclude(pk=exclude)
     if taken.exists():
-        raise SegmentInvalid("name", f"A segment named “{name}” already exists.")
+        raise SegmentNameTaken("name", f"A segment named “{name}” already exists.")
     return name
 
 

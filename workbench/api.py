@@ -142,6 +142,7 @@ def _mount_routers() -> None:
     from customers.custom_field_api import router as custom_fields_router
     from events.api import router as events_router
     from members.api import router as members_router
+    from segments.api import router as segments_router
     from tags.api import router as tags_router
 
     api.add_router("/", members_router)
@@ -149,6 +150,7 @@ def _mount_routers() -> None:
     api.add_router("/", custom_fields_router)
     api.add_router("/", tags_router)
     api.add_router("/", events_router)
+    api.add_router("/", segments_router)
 
 
 _mount_routers()
