@@ -1,6 +1,6 @@
 """The scheduled sweep: rules that read the clock ("within the last 30 days", "was more
 than 1 week ago", "tagged within 7 days") change their answer as time passes without any data
-changing, so time-based segments are rebuilt (as diffs) every SEGMENTS_SWEEP_SECONDS, in
+changing, so time-based segments are rebuilt (as diffs) on the SEGMENTS_SWEEP_CRON schedule, in
 dependency order. The sweep also picks up segments whose build message was lost."""
 
 from __future__ import annotations

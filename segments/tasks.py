@@ -7,6 +7,7 @@ import logging
 
 import dramatiq
 from django.conf import settings
+from dramatiq_crontab import cron
 
 from segments import incremental, indexes, membership, sweep
 
@@ -24,15 +25,17 @@ def build_segment(segment_id: int, revision: int) -> None:
     log.info("segment %s build: %s", segment_id, result.status)
 
 
+@cron("* * * * *")  # a safety net: every mark sends its own drain message
 @dramatiq.actor(queue_name=settings.QUEUE_SHORT, max_retries=10, time_limit=600_000)
 def evaluate_pending() -> None:
     """Drain the queue of changed customers (segments/incremental.py)."""
     incremental.pending_drain()
 
 
+@cron(settings.SEGMENTS_SWEEP_CRON)
 @dramatiq.actor(queue_name=settings.QUEUE_LONG, max_retries=3, time_limit=3_600_000)
 def sweep_segments() -> None:
-    """Periodic (workbench/schedule.py): rebuild time-based and never-built segments."""
+    """Periodic: rebuild time-based and never-built segments."""
     log.info("segment sweep: %s", sweep.segments_sweep())
 
 

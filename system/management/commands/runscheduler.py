@@ -1,5 +1,6 @@
-"""Enqueue periodic jobs (workbench/schedule.py) until stopped. Run one or several: Redis
-keeps them from enqueueing a job twice in its interval."""
+"""Run the periodic-job scheduler: dramatiq-crontab's `crontab` command (every `@cron` actor
+in the apps' tasks modules), kept trying. Run one or several: a Redis lock lets one enqueue at
+a time, and another takes over within seconds when it stops."""
 
 from __future__ import annotations
 
@@ -7,31 +8,30 @@ import signal
 import time
 
 from django.core.management.base import BaseCommand
-
-from workbench.schedule import enqueue_due
+from dramatiq_crontab.management.commands import crontab
 
 
 class Command(BaseCommand):
-    help = "Enqueue Workbench's periodic jobs (event retention and catalog recount) when due."
+    help = "Enqueue Workbench's periodic jobs (segment sweeps, event maintenance) when due."
 
-    def add_arguments(self, parser):
-        parser.add_argument("--interval", type=float, default=30.0, help="seconds between checks")
-        parser.add_argument("--once", action="store_true", help="check once and exit")
-
-    def handle(self, *args, interval: float, once: bool, **options):
+    def handle(self, *args, **options):
         stopping = False
 
-        def stop(*_):
+        def stop(signum, frame):
             nonlocal stopping
             stopping = True
+            raise KeyboardInterrupt(f"Received {signal.Signals(signum).name}, shutting down…")
 
-        signal.signal(signal.SIGTERM, stop)
-        signal.signal(signal.SIGINT, stop)
-        while not stopping:
-            for name in enqueue_due():
-                self.stdout.write(f"enqueued {name}")
-            if once:
-                return
-            deadline = time.monotonic() + interval
-            while not stopping and time.monotonic() < deadline:
-                time.sleep(0.5)
+        # crontab installs its own handler once it holds the lock; ours also records that a
+        # signal (not a lost lock) ended it, and interrupts the wait for the lock.
+        crontab.kill_softly = stop
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(signum, stop)
+        scheduler = crontab.Command(stdout=self.stdout, stderr=self.stderr)
+        try:
+            while not stopping:
+                # Returns when another scheduler holds the lock (after 15 s) or loses it.
+                scheduler.handle(no_task_loading=False, no_heartbeat=True)
+                time.sleep(1)
+        except KeyboardInterrupt:
+            pass
