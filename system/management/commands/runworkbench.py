@@ -41,6 +41,11 @@ class Command(BaseCommand):
         self._check_port_free(host, port)
         call_command("migrate", interactive=False, verbosity=0)
         self._first_run(load_demo=not no_demo_data)
+        # Bring time-based segments (the predefined ones among them) up to date now rather
+        # than at the scheduler's next run.
+        from segments.tasks import sweep_segments
+
+        sweep_segments.send()
 
         python = sys.executable
         manage = str(settings.BASE_DIR / "manage.py")
