@@ -13,7 +13,7 @@ activated by members/middleware.py), like every other time on the pages.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -257,6 +257,10 @@ def _seen_moment(value: str) -> str:
         return value
     if timezone.is_naive(instant):
         return value
+    if instant.utcoffset() == timedelta(0) and instant.time() == time(0):
+        # A custom date field holds a day as midnight UTC: show the day, not a local time
+        # that could fall on the day before.
+        return dateformat.format(instant.date(), DAY_FORMAT)
     return dateformat.format(timezone.localtime(instant), MOMENT_FORMAT)
 
 
@@ -268,7 +272,9 @@ def seen_text(node: dict[str, Any], seen: Any, ctx: DescribeContext) -> str:
         n = int(seen or 0)
         return f"{n:,} matching event{'s' if n != 1 else ''}"
     if kind == "tag":
-        return f"has {seen}" if seen else "has none of them"
+        if seen:
+            return f"has {seen}"
+        return "does not have it" if len(node["tags"]) == 1 else "has none of them"
     if kind == "segment":
         return "is in it" if seen else "is not in it"
     if seen is None or seen == "":

@@ -71,9 +71,10 @@ class Sparkline:
     end_x: float
     end_y: float
     label: str  # the same numbers in words, for screen readers and the tooltip
+    caption: str  # shorter, shown under the larger chart on a segment's page
 
 
-def sparkline(sizes: list[SegmentSize], width: int = 120, height: int = 28) -> Sparkline | None:
+def sparkline(sizes: list[SegmentSize], width: int = 84, height: int = 26) -> Sparkline | None:
     if not sizes:
         return None
     counts = [s.member_count for s in sizes]
@@ -97,7 +98,8 @@ def sparkline(sizes: list[SegmentSize], width: int = 120, height: int = 28) -> S
         f"{first.member_count:,} on {first.day:%-d %b} → {last.member_count:,} on "
         f"{last.day:%-d %b} (low {min(counts):,}, high {max(counts):,})"
     )
-    return Sparkline(width, height, line, area, points[-1][0], points[-1][1], label)
+    caption = f"{first.member_count:,} → {last.member_count:,} since {first.day:%-d %b}"
+    return Sparkline(width, height, line, area, points[-1][0], points[-1][1], label, caption)
 
 
 def _size_histories(segments: list[Segment]) -> dict[int, list[SegmentSize]]:
@@ -197,9 +199,7 @@ def _members_context(segment: Segment, q: str, cursor: str) -> dict:
         "paged": after is not None,
         "first_url": f"{base}?{urlencode(query)}" if query else base,
         "next_url": (
-            f"{base}?{urlencode({**query, 'cursor': page.next_cursor})}"
-            if page.next_cursor
-            else ""
+            f"{base}?{urlencode({**query, 'cursor': page.next_cursor})}" if page.next_cursor else ""
         ),
     }
 
@@ -214,7 +214,9 @@ def segment_detail(request: MemberRequest, pk: int) -> HttpResponse:
         if segment.status != SegmentStatus.COMPUTING:
             trigger_client_event(response, BUILT_EVENT)
         return response
-    members = _members_context(segment, request.GET.get("q", "").strip(), request.GET.get("cursor", ""))
+    members = _members_context(
+        segment, request.GET.get("q", "").strip(), request.GET.get("cursor", "")
+    )
     if request.htmx:
         return render(request, "segments/detail.html#members", {"segment": segment, **members})
     words = DescribeContext.load(segment.rules)
@@ -233,7 +235,7 @@ def _status_context(segment: Segment) -> dict:
     history = selectors.size_history(segment, HISTORY_DAYS)
     return {
         "segment": segment,
-        "spark": sparkline(history, width=280, height=56),
+        "spark": sparkline(history, width=220, height=48),
         "history_days": len(history),
     }
 
@@ -301,7 +303,7 @@ def members_csv(segment: Segment, batch: int = EXPORT_BATCH) -> Iterator[str]:
         )
         if not rows:
             return
-        for customer_id, *values, entered_at in rows:
+        for _customer_id, *values, entered_at in rows:
             yield writer.writerow([*(escape_cell(v) for v in values), entered_at.isoformat()])
         after = rows[-1][0]
 

@@ -48,6 +48,16 @@ CLASSIFIED: dict[str, tuple[str, dict, str]] = {
     "tag-delete": (Role.MARKETER, {"pk": "tag"}, "get"),
     "tag-merge": (Role.MARKETER, {"pk": "tag"}, "get"),
     "activity-list": (Role.MARKETER, {}, "get"),
+    "segment-list": (Role.VIEWER, {}, "get"),
+    "segment-detail": (Role.VIEWER, {"pk": "segment"}, "get"),
+    "segment-new": (Role.MARKETER, {}, "get"),
+    "segment-edit": (Role.MARKETER, {"pk": "segment"}, "get"),
+    "segment-builder": (Role.MARKETER, {}, "post"),
+    "segment-duplicate": (Role.MARKETER, {"pk": "segment"}, "post"),
+    "segment-delete": (Role.MARKETER, {"pk": "segment"}, "get"),
+    "segment-export": (Role.MARKETER, {"pk": "segment"}, "get"),
+    "customer-segments": (Role.VIEWER, {"pk": "customer"}, "get"),
+    "customer-segment-explain": (Role.VIEWER, {"pk": "customer", "segment_pk": "segment"}, "get"),
 }
 API_PREFIX = "api/v1/"
 
@@ -82,8 +92,23 @@ def test_every_guarded_view_declares_its_role():
 
 @pytest.fixture
 def samples(cast):
+    from activity.services import Actor
     from apitokens.services import api_token_create
+    from segments.services import segment_create
     from tests.factories import CustomerFactory, CustomFieldFactory, TagFactory
+
+    segment = segment_create(
+        name="Sweep",
+        rules={
+            "type": "group",
+            "match": "all",
+            "children": [
+                {"type": "attribute", "field": "country", "operator": "is", "value": "PT"}
+            ],
+        },
+        actor=Actor.system("sweep"),
+        tz="UTC",
+    )
 
     return {
         "customer": CustomerFactory().pk,
@@ -91,6 +116,7 @@ def samples(cast):
         "token": api_token_create(member=cast[Role.VIEWER], name="sweep")[0].pk,
         "tag": TagFactory().pk,
         "custom_field": CustomFieldFactory().pk,
+        "segment": segment.pk,
     }
 
 

@@ -28,7 +28,18 @@ class Entry:
 
 
 SIDEBAR: list[tuple[str, list[Entry]]] = [
-    ("", [Entry("Customers", "customer-list", icon="users", keywords=("people", "profiles"))]),
+    (
+        "",
+        [
+            Entry("Customers", "customer-list", icon="users", keywords=("people", "profiles")),
+            Entry(
+                "Segments",
+                "segment-list",
+                icon="segments",
+                keywords=("segment", "audience", "rules", "cohort", "groups"),
+            ),
+        ],
+    ),
     (
         "Configuration",
         [
@@ -76,6 +87,12 @@ SIDEBAR: list[tuple[str, list[Entry]]] = [
 
 ACTIONS: list[Entry] = [
     Entry("Add customer", "customer-new", Role.MARKETER, keywords=("new customer", "test user")),
+    Entry(
+        "New segment",
+        "segment-new",
+        Role.MARKETER,
+        keywords=("create segment", "audience", "rules", "builder"),
+    ),
     Entry("New tag", "tag-list", Role.MARKETER, anchor="new", keywords=("create tag",)),
     Entry(
         "New custom field",

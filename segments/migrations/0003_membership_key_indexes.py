@@ -5,21 +5,30 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('customers', '0002_profile_custom_fields'),
-        ('segments', '0002_predefined_segments'),
+        ("customers", "0002_profile_custom_fields"),
+        ("segments", "0002_predefined_segments"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='membership',
-            name='customer',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.DB_CASCADE, related_name='+', to='customers.customer'),
+            model_name="membership",
+            name="customer",
+            field=models.ForeignKey(
+                db_index=False,
+                on_delete=django.db.models.deletion.DB_CASCADE,
+                related_name="+",
+                to="customers.customer",
+            ),
         ),
         migrations.AlterField(
-            model_name='membership',
-            name='segment',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.DB_CASCADE, related_name='+', to='segments.segment'),
+            model_name="membership",
+            name="segment",
+            field=models.ForeignKey(
+                db_index=False,
+                on_delete=django.db.models.deletion.DB_CASCADE,
+                related_name="+",
+                to="segments.segment",
+            ),
         ),
     ]
