@@ -23,7 +23,7 @@ from customers.schemas import ErrorOut, body_doc
 from members.roles import Role
 from segments import query
 from segments.explain import explain
-from segments.models import Membership, Segment
+from segments.models import Segment
 from segments.rules import RulesInvalid
 from segments.schemas import (
     MEMBERS_MAX,
@@ -333,11 +333,6 @@ def segment_members_get(
     after = _after(cursor)
     q = (query_text(q, "q") or "").strip()
     page = segment_members(segment, q=q, after=after, limit=limit)
-    entered = dict(
-        Membership.objects.filter(
-            segment=segment, customer_id__in=[c.pk for c in page.members]
-        ).values_list("customer_id", "entered_at")
-    )
     return {
         "members": [
             {
@@ -345,12 +340,9 @@ def segment_members_get(
                 "user_id": c.user_id,
                 "name": c.display_name,
                 "email": c.email,
-                "entered_at": entered[c.pk],
+                "entered_at": c.entered_at,
             }
             for c in page.members
-            # A member who left between the two queries is left out rather than shown
-            # without an entry time.
-            if c.pk in entered
         ],
         "next_cursor": page.next_cursor,
     }

@@ -5,10 +5,12 @@ from __future__ import annotations
 import base64
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.http import Http404
+from django.utils import timezone
 
 from customers.models import Customer
 from segments.models import Membership, Segment, SegmentSize
@@ -49,8 +51,13 @@ def used_by() -> dict[int, list[Segment]]:
     return users
 
 
-def size_history(segment: Segment, days: int = 30) -> list[SegmentSize]:
-    return list(segment.sizes.order_by("-day")[:days])[::-1]
+def size_histories(segments: list[Segment], days: int = 30) -> dict[int, list[SegmentSize]]:
+    """The last ``days`` daily sizes of each segment, oldest first, in one query."""
+    since = timezone.localdate() - timedelta(days=days)
+    histories: dict[int, list[SegmentSize]] = {s.pk: [] for s in segments}
+    for size in SegmentSize.objects.filter(segment__in=segments, day__gt=since).order_by("day"):
+        histories[size.segment_id].append(size)
+    return histories
 
 
 def encode_cursor(customer_id: int) -> str:
@@ -78,12 +85,15 @@ class MembersPage:
 def segment_members(
     segment: Segment, *, q: str = "", after: int | None = None, limit: int = MEMBERS_PAGE
 ) -> MembersPage:
-    """Members in customer id order, keyset paginated on the membership key; ``q`` matches
-    the start of the user ID, e-mail or name."""
+    """Members in customer id order, keyset paginated on the membership key, each with its
+    ``entered_at``; ``q`` matches the start of the user ID, e-mail or name."""
     ids = Membership.objects.filter(segment=segment)
     if after is not None:
         ids = ids.filter(customer_id__gt=after)
-    customers = Customer.objects.filter(id__in=ids.values("customer_id"))
+    entered = Membership.objects.filter(segment=segment, customer_id=OuterRef("pk"))
+    customers = Customer.objects.filter(id__in=ids.values("customer_id")).annotate(
+        entered_at=Subquery(entered.values("entered_at")[:1])
+    )
     if q:
         customers = customers.filter(
             Q(user_id__istartswith=q) | Q(email__istartswith=q.lower()) | Q(name__istartswith=q)

@@ -4,10 +4,7 @@ The builder (new and edit) lives in segments/builder_views.py."""
 
 from __future__ import annotations
 
-import csv
-from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -19,14 +16,15 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import trigger_client_event
 
 from activity.services import Actor, activity_record
-from customers.export import escape_cell
 from customers.models import Customer
 from customers.selectors import customer_get
 from members.access import marketer_required, member_required
 from segments import selectors, services
+from segments.charts import sparkline
 from segments.describe import DescribeContext, annotate, describe, summary
 from segments.explain import explain
-from segments.models import Membership, Segment, SegmentSize, SegmentStatus
+from segments.export import members_csv
+from segments.models import Segment, SegmentStatus
 from segments.rules import RulesInvalid
 from workbench.http import MemberRequest
 
@@ -43,74 +41,7 @@ COLUMNS = (
 )
 SORT_KEYS = {key for key, _ in COLUMNS} | {f"-{key}" for key, _ in COLUMNS}
 HISTORY_DAYS = 30
-EXPORT_BATCH = 2000
-EXPORT_HEADER = (
-    "user_id",
-    "name",
-    "first_name",
-    "last_name",
-    "email",
-    "phone",
-    "country",
-    "entered_at",
-)
 BUILT_EVENT = "segment-built"  # sent when a polled build finishes; the members list reloads
-
-
-# --- size over time -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Sparkline:
-    """An inline SVG line of daily member counts, drawn on the server (no chart library)."""
-
-    width: int
-    height: int
-    line: str  # polyline points
-    area: str  # polygon points: the line closed along the bottom edge
-    end_x: float
-    end_y: float
-    label: str  # the same numbers in words, for screen readers and the tooltip
-    caption: str  # shorter, shown under the larger chart on a segment's page
-
-
-def sparkline(sizes: list[SegmentSize], width: int = 84, height: int = 26) -> Sparkline | None:
-    if not sizes:
-        return None
-    counts = [s.member_count for s in sizes]
-    if len(counts) == 1:
-        counts = counts * 2  # one day: a flat line
-    low, high = min(counts), max(counts)
-    pad = 3  # keeps the stroke and the end dot inside the box
-    step = (width - 2 * pad) / (len(counts) - 1)
-    span = high - low
-
-    def y(count: int) -> float:
-        if not span:
-            return height / 2
-        return round(height - pad - (count - low) / span * (height - 2 * pad), 1)
-
-    points = [(round(pad + i * step, 1), y(c)) for i, c in enumerate(counts)]
-    line = " ".join(f"{px},{py}" for px, py in points)
-    area = f"{points[0][0]},{height} {line} {points[-1][0]},{height}"
-    first, last = sizes[0], sizes[-1]
-    label = (
-        f"{first.member_count:,} on {first.day:%-d %b} → {last.member_count:,} on "
-        f"{last.day:%-d %b} (low {min(counts):,}, high {max(counts):,})"
-    )
-    caption = f"{first.member_count:,} → {last.member_count:,} since {first.day:%-d %b}"
-    return Sparkline(width, height, line, area, points[-1][0], points[-1][1], label, caption)
-
-
-def _size_histories(segments: list[Segment]) -> dict[int, list[SegmentSize]]:
-    """The last HISTORY_DAYS daily sizes of every listed segment in one query (the list
-    would otherwise ask selectors.size_history once per row)."""
-    since = timezone.localdate() - timedelta(days=HISTORY_DAYS)
-    histories: dict[int, list[SegmentSize]] = {s.pk: [] for s in segments}
-    rows = SegmentSize.objects.filter(segment__in=segments, day__gt=since).order_by("day")
-    for size in rows:
-        histories[size.segment_id].append(size)
-    return histories
 
 
 # --- the list -------------------------------------------------------------------------------
@@ -151,7 +82,7 @@ def _list_context(request: MemberRequest) -> dict:
     segments = list(selectors.segment_list(q, sort))
     users = selectors.used_by()
     _sorted(segments, sort, users)
-    histories = _size_histories(segments)
+    histories = selectors.size_histories(segments, HISTORY_DAYS)
     rows = [
         {"segment": s, "used_by": users.get(s.pk, []), "spark": sparkline(histories[s.pk])}
         for s in segments
@@ -186,15 +117,10 @@ def _members_context(segment: Segment, q: str, cursor: str) -> dict:
     except ValueError:
         after = None  # a mangled link: start from the first page
     page = selectors.segment_members(segment, q=q, after=after)
-    entered = dict(
-        Membership.objects.filter(
-            segment=segment, customer_id__in=[c.pk for c in page.members]
-        ).values_list("customer_id", "entered_at")
-    )
     base = reverse("segment-detail", args=[segment.pk])
     query = {"q": q} if q else {}
     return {
-        "members": [(c, entered.get(c.pk)) for c in page.members],
+        "members": [(c, c.entered_at) for c in page.members],
         "q": q,
         "paged": after is not None,
         "first_url": f"{base}?{urlencode(query)}" if query else base,
@@ -232,7 +158,7 @@ def segment_detail(request: MemberRequest, pk: int) -> HttpResponse:
 
 
 def _status_context(segment: Segment) -> dict:
-    history = selectors.size_history(segment, HISTORY_DAYS)
+    history = selectors.size_histories([segment], HISTORY_DAYS)[segment.pk]
     return {
         "segment": segment,
         "spark": sparkline(history, width=220, height=48),
@@ -272,40 +198,6 @@ def segment_delete(request: MemberRequest, pk: int) -> HttpResponse:
 
 
 # --- export ---------------------------------------------------------------------------------
-
-
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
-def members_csv(segment: Segment, batch: int = EXPORT_BATCH) -> Iterator[str]:
-    """Every member, in keyset batches on the membership key: one query per batch, never
-    the whole segment in memory. Cells a spreadsheet would run as formulas are escaped."""
-    writer = csv.writer(_Echo())
-    yield writer.writerow(EXPORT_HEADER)
-    after = 0
-    while True:
-        rows = list(
-            Membership.objects.filter(segment=segment, customer_id__gt=after)
-            .order_by("customer_id")
-            .values_list(
-                "customer_id",
-                "customer__user_id",
-                "customer__name",
-                "customer__first_name",
-                "customer__last_name",
-                "customer__email",
-                "customer__phone",
-                "customer__country",
-                "entered_at",
-            )[:batch]
-        )
-        if not rows:
-            return
-        for _customer_id, *values, entered_at in rows:
-            yield writer.writerow([*(escape_cell(v) for v in values), entered_at.isoformat()])
-        after = rows[-1][0]
 
 
 @marketer_required

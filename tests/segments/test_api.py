@@ -249,7 +249,7 @@ def test_a_cycle_is_refused_on_patch(api):
     b = make("B", group(in_segment(a.pk)))
     response = api("patch", f"/segments/{a.pk}", {"rules": group(in_segment(b.pk, "not_in"))})
     (error,) = errors_of(response)
-    assert error["node"] == "root"
+    assert (error["node"], error["field"]) == ("children[0]", "rules.children[0]")
     assert "cycle" in error["message"]
     a.refresh_from_db()
     assert (a.rules, a.depends_on, a.revision) == (group(city("Lisbon")), [], 1)

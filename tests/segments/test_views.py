@@ -18,14 +18,15 @@ from django.utils import timezone
 from activity.models import Activity
 from activity.services import Actor
 from members.roles import Role
+from segments.charts import sparkline
 from segments.describe import DescribeContext, annotate, condition_text, describe, summary
 from segments.explain import explain
+from segments.export import members_csv
 from segments.fields import Registry
 from segments.membership import segment_build
 from segments.models import Membership, Segment, SegmentSize, SegmentStatus
 from segments.selectors import encode_cursor
 from segments.services import segment_create
-from segments.views import members_csv, sparkline
 from tags.models import CustomerTag, Tag
 from tests.factories import CustomerFactory
 from workbench.navigation import palette_entries, sidebar_for
