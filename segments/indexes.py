@@ -22,8 +22,10 @@ PREFIX = "seg_cf_"
 TRIGRAM_OPS = ("starts_with", "ends_with", "contains", "not_contains")
 
 
-def _name(kind: str, field_name: str) -> str:
-    digest = hashlib.sha256(field_name.encode()).hexdigest()[:8]
+def _name(kind: str, field_name: str, field_type: str) -> str:
+    # The type is in the digest: a deleted field's name can be reused with another type, and
+    # its index (another expression) must then be replaced, not kept because the name matches.
+    digest = hashlib.sha256(f"{field_name}:{field_type}".encode()).hexdigest()[:8]
     return f"{PREFIX}{kind}_{field_name}"[:50] + f"_{digest}"
 
 
@@ -46,13 +48,17 @@ def wanted_indexes(registry: Registry | None = None) -> dict[str, sql.Composed]:
             expr = _expression(field.sql.replace("c.custom", "custom"), field_name)
             if field.type == FieldType.MULTI_TEXT:
                 lowered = sql.SQL("lower({})").format(expr)
-                wanted[_name("b", field_name)] = sql.SQL("USING btree (({}))").format(lowered)
+                wanted[_name("b", field_name, field.type)] = sql.SQL("USING btree (({}))").format(
+                    lowered
+                )
                 if operator in TRIGRAM_OPS:
-                    wanted[_name("t", field_name)] = sql.SQL(
+                    wanted[_name("t", field_name, field.type)] = sql.SQL(
                         "USING gin (({}) gin_trgm_ops)"
                     ).format(lowered)
             else:
-                wanted[_name("b", field_name)] = sql.SQL("USING btree (({}))").format(expr)
+                wanted[_name("b", field_name, field.type)] = sql.SQL("USING btree (({}))").format(
+                    expr
+                )
     return wanted
 
 

@@ -49,19 +49,34 @@ def rules_context(tz: str) -> RulesContext:
     )
 
 
+def _segment_refs(node: dict[str, Any], path: str = "root"):
+    """Every "in segment" condition of a clean tree with its node path (as rules_clean names
+    nodes), in order."""
+    for i, child in enumerate(node["children"]):
+        child_path = f"children[{i}]" if path == "root" else f"{path}.children[{i}]"
+        if child["type"] == "group":
+            yield from _segment_refs(child, child_path)
+        elif child["type"] == "segment":
+            yield child_path, child["segment"]
+
+
 def _cycle_errors(segment_id: int | None, tree: dict[str, Any], refs: tuple[int, ...]) -> list:
-    """An "in segment" reference that leads back to this segment."""
+    """An "in segment" condition whose segment leads back to this one, named by its node."""
     if segment_id is None or not refs:
         return []
     graph = dict(Segment.objects.values_list("id", "depends_on"))
+    names = dict(Segment.objects.filter(pk__in=refs).values_list("id", "name"))
     errors = []
-    for ref in refs:
+    for path, ref in _segment_refs(tree):
         seen, stack = set(), [ref]
         while stack:
             current = stack.pop()
             if current == segment_id:
                 errors.append(
-                    RuleError("root", f"Segment {ref} refers back to this segment (a cycle).")
+                    RuleError(
+                        path,
+                        f"Segment “{names.get(ref, ref)}” refers back to this segment (a cycle).",
+                    )
                 )
                 break
             if current not in seen:
@@ -120,9 +135,15 @@ def _apply_rules(segment: Segment, clean: dict[str, Any]) -> None:
 
 
 def _queue_build(segment: Segment) -> None:
-    from segments.tasks import build_segment, ensure_segment_indexes
+    from segments.tasks import build_segment
 
     enqueue_on_commit(build_segment, segment.pk, segment.revision)
+    _queue_indexes()
+
+
+def _queue_indexes() -> None:
+    from segments.tasks import ensure_segment_indexes
+
     enqueue_on_commit(ensure_segment_indexes)
 
 
@@ -187,7 +208,18 @@ def segment_update(*, segment: Segment, change: SegmentChange, actor: Actor) -> 
             fields.append("rules")
         segment.updated_at = timezone.now()
         segment.updated_by = actor.member
-        segment.save()
+        # Only what this edit owns: the caller's copy may predate a build or an evaluation
+        # that changed the member count and build state meanwhile.
+        edited = ["name", "description", "timezone", "updated_at", "updated_by"]
+        build_state = ["member_count", "built_revision", "built_at", "build_error"]
+        rules_state = ["status", "build_progress"]  # set by _apply_rules
+        if rules_changed:
+            edited += ["rules", "rules_version", "change_kinds", "time_based", "depends_on"]
+            edited += ["revision", *rules_state]
+        else:
+            build_state += rules_state
+        segment.save(update_fields=edited)
+        segment.refresh_from_db(fields=build_state)
         activity_record(
             actor,
             "segment.updated",
@@ -202,11 +234,12 @@ def segment_update(*, segment: Segment, change: SegmentChange, actor: Actor) -> 
 
 
 def segment_duplicate(*, segment: Segment, actor: Actor) -> Segment:
-    base = f"Copy of {segment.name}"[:NAME_MAX]
-    name, n = base, 1
+    base = f"Copy of {segment.name}"
+    name, n = base[:NAME_MAX], 1
     while Segment.objects.filter(name__iexact=name).exists():
         n += 1
-        name = f"{base} ({n})"
+        suffix = f" ({n})"
+        name = base[: NAME_MAX - len(suffix)].rstrip() + suffix  # a long name keeps its suffix
     return segment_create(
         name=name,
         description=segment.description,
@@ -236,6 +269,7 @@ def segment_delete(*, segment: Segment, actor: Actor) -> None:
             target_label=segment.name,
         )
         segment.delete()
+        _queue_indexes()  # indexes only these rules needed can go
 
 
 def segments_tag_renamed(old: str, new: str) -> int:
