@@ -13,6 +13,7 @@ from customers.custom_fields import custom_field_name_for
 from customers.models import Customer, CustomField, CustomFieldType
 from customers.profile import CleanProfile
 from customers.upsert import UpsertItem, customers_upsert
+from segments.membership import LOCK_NAMESPACE as SEGMENT_LOCK_NAMESPACE
 from workbench.jobs import enqueue_on_commit
 
 
@@ -47,7 +48,14 @@ def customers_erase(customers: QuerySet[Customer], actor: Actor) -> int:
             f" WHERE target_type = 'customer' AND target_id IN ({sql})",
             params,
         )
-        # Memberships go with the rows (cascade); the segments' counts follow here.
+        # Memberships go with the rows (cascade); the segments' counts follow here, under the
+        # segments' evaluation locks (taken in id order, as evaluations take them) so a
+        # concurrent evaluation neither counts an exit twice nor deadlocks with the erasure.
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(%s, segment_id::int) FROM (SELECT DISTINCT segment_id"  # noqa: S608
+            f" FROM segments_membership WHERE customer_id IN ({sql}) ORDER BY 1) s",
+            [SEGMENT_LOCK_NAMESPACE, *params],
+        )
         cursor.execute(
             "UPDATE segments_segment s SET member_count = s.member_count - m.n"  # noqa: S608
             " FROM (SELECT segment_id, count(*) AS n FROM segments_membership"

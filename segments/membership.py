@@ -17,7 +17,7 @@ from datetime import datetime
 from django.db import connection, transaction
 from django.utils import timezone
 
-from events.models import EventType
+from events.catalog import event_types_ensure
 from segments.compiler import CompileContext, compile_rules
 from segments.fields import ChangeKind
 from segments.models import Segment, SegmentSize, SegmentStatus
@@ -47,11 +47,10 @@ class Changes:
 
 
 def system_event_ids() -> tuple[int, int]:
-    ids = dict(
-        EventType.objects.filter(name__in=("segment-entered", "segment-exited")).values_list(
-            "name", "id"
-        )
-    )
+    """The catalog ids of segment-entered / segment-exited (seeded by a migration; recreated
+    if someone emptied the table)."""
+    with connection.cursor() as cursor:
+        ids = event_types_ensure(cursor, ["segment-entered", "segment-exited"])
     return ids["segment-entered"], ids["segment-exited"]
 
 
