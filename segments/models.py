@@ -5,7 +5,7 @@ in segments/compiler.py and applied in segments/membership.py."""
 from __future__ import annotations
 
 from django.db import models
-from django.db.models.functions import Now
+from django.db.models.functions import Lower, Now
 from django.utils.timezone import now
 
 RULES_VERSION = 1
@@ -55,6 +55,10 @@ class Segment(models.Model):
 
     class Meta:
         ordering = ["name", "id"]
+        constraints = [
+            # The services check first for a friendly message; this settles a race.
+            models.UniqueConstraint(Lower("name"), name="segment_name_unique_ci"),
+        ]
 
     def __str__(self) -> str:
         return self.name

@@ -7,7 +7,7 @@ import zoneinfo
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from activity.services import Actor, activity_record
@@ -161,7 +161,7 @@ def segment_create(
     clean = segment_rules_clean(rules, tz)
     with transaction.atomic():
         _apply_rules(segment, clean)
-        segment.save()
+        _save(segment)
         activity_record(
             actor,
             "segment.created",
@@ -171,6 +171,16 @@ def segment_create(
         )
         _queue_build(segment)
     return segment
+
+
+def _save(segment: Segment, **kwargs: Any) -> None:
+    try:
+        with transaction.atomic():
+            segment.save(**kwargs)
+    except IntegrityError:  # a concurrent save took the name since _name_clean looked
+        raise SegmentNameTaken(
+            "name", f"A segment named “{segment.name}” already exists."
+        ) from None
 
 
 @dataclass
@@ -218,7 +228,7 @@ def segment_update(*, segment: Segment, change: SegmentChange, actor: Actor) -> 
             edited += ["revision", *rules_state]
         else:
             build_state += rules_state
-        segment.save(update_fields=edited)
+        _save(segment, update_fields=edited)
         segment.refresh_from_db(fields=build_state)
         activity_record(
             actor,

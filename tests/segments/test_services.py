@@ -22,6 +22,7 @@ from segments.services import (
     SegmentChange,
     SegmentInUse,
     SegmentInvalid,
+    SegmentNameTaken,
     segment_create,
     segment_delete,
     segment_duplicate,
@@ -185,6 +186,15 @@ def test_names_are_unique_ignoring_case():
     for name in ("", "   ", "x" * (NAME_MAX + 1)):
         with pytest.raises(SegmentInvalid):
             segment_new(name, OSLO)
+
+
+def test_a_name_taken_by_a_racing_save_is_refused_by_the_database(monkeypatch):
+    segment_new("VIP Buyers", OSLO)
+    # The racing writer saved between our check and our save: the check saw nothing.
+    monkeypatch.setattr("segments.services._name_clean", lambda name, exclude=None: name)
+    with pytest.raises(SegmentNameTaken):
+        segment_new("vip buyers", OSLO)
+    assert Segment.objects.filter(name__iexact="vip buyers").count() == 1
 
 
 def test_duplicates_get_free_copy_names():
