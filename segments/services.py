@@ -7,7 +7,7 @@ import zoneinfo
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from activity.services import Actor, activity_record
@@ -18,6 +18,7 @@ from tags.models import Tag
 from workbench.jobs import enqueue_on_commit
 
 NAME_MAX = 200
+GRAPH_LOCK_NAMESPACE = 5107  # pg_advisory_xact_lock: the "in segment" graph
 DESCRIPTION_MAX = 2000
 
 
@@ -206,6 +207,10 @@ def segment_update(*, segment: Segment, change: SegmentChange, actor: Actor) -> 
     rules_changed = change.rules is not None or tz_changed
     with transaction.atomic():
         if rules_changed:
+            # Edits that could close a cycle check the graph one at a time: two racing edits
+            # (A reads B, B reads A) would otherwise each pass against the other's old rules.
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s, 0)", [GRAPH_LOCK_NAMESPACE])
             clean = segment_rules_clean(
                 segment.rules if change.rules is None else change.rules,
                 segment.timezone,
