@@ -22,12 +22,17 @@ ACTION_LABELS: dict[str, str] = {
     "tag.renamed": "Renamed tag",
     "tag.deleted": "Deleted tag",
     "tag.merged": "Merged tags",
+    "segment.created": "Created segment",
+    "segment.updated": "Updated segment",
+    "segment.deleted": "Deleted segment",
+    "segment.exported": "Exported segment members",
 }
 
 TARGET_TYPES: dict[str, str] = {
     "customer": "Customers",
     "custom_field": "Custom fields",
     "tag": "Tags",
+    "segment": "Segments",
 }
 
 CHANGE_TEXT_MAX = 120
