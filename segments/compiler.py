@@ -162,9 +162,11 @@ def negate(part: Sql) -> Sql:
     return Sql(f"(NOT {part.sql})", part.params)
 
 
-def _decided(part: Sql) -> Sql:
-    """NULL (an unknown value) decided as false."""
-    return Sql(f"COALESCE({part.sql}, FALSE)", part.params)
+def _decided(expr: Sql, part: Sql) -> Sql:
+    """``part``, a comparison of ``expr``, with a missing value (NULL) decided as false.
+    Spelled as a guard rather than COALESCE(part, FALSE), which hides the comparison from the
+    planner: an expression index on ``expr`` (segments/indexes.py) can serve this form."""
+    return Sql(f"({expr.sql} IS NOT NULL AND {part.sql})", [*expr.params, *part.params])
 
 
 def like_escape(text: str) -> str:
@@ -176,7 +178,7 @@ def _bounded(expr: Sql, bounds: Bounds, as_text: bool) -> Sql:
     for sign, moment in bounds:
         param: Any = _iso(moment) if as_text else moment
         parts.append(Sql(f"{expr.sql} {sign} %s", [*expr.params, param]))
-    return _decided(_all(parts)) if parts else Sql(TRUE)
+    return _decided(expr, _all(parts)) if parts else Sql(TRUE)
 
 
 def _iso(moment: datetime) -> str:
@@ -190,25 +192,28 @@ def _iso(moment: datetime) -> str:
 def _text_condition(expr: Sql, op: str, value: Any) -> Sql:
     lowered = Sql(f"lower({expr.sql})", expr.params)
     if op == "is":
-        return _decided(Sql(f"{lowered.sql} = lower(%s)", [*lowered.params, value]))
+        return _decided(lowered, Sql(f"{lowered.sql} = lower(%s)", [*lowered.params, value]))
     if op == "is_not":
         return negate(_text_condition(expr, "is", value))
     if op == "not_contains":
         return negate(_text_condition(expr, "contains", value))
     if op == "has_value":
         return _decided(
+            lowered,
             Sql(
                 "EXISTS (SELECT 1 FROM unnest(string_to_array("
                 f"{lowered.sql}, ',')) AS part WHERE btrim(part) = lower(%s))",
                 [*lowered.params, value.strip(" ")],
-            )
+            ),
         )
     pattern = {
         "starts_with": "lower(%s) || '%%'",
         "ends_with": "'%%' || lower(%s)",
         "contains": "'%%' || lower(%s) || '%%'",
     }[op]
-    return _decided(Sql(f"{lowered.sql} LIKE {pattern}", [*lowered.params, like_escape(value)]))
+    return _decided(
+        lowered, Sql(f"{lowered.sql} LIKE {pattern}", [*lowered.params, like_escape(value)])
+    )
 
 
 def _number(value: Any) -> Decimal:
@@ -231,11 +236,13 @@ def attribute_sql(node: dict[str, Any], field: Field, ctx: CompileContext) -> Sq
     if field.type == FieldType.NUMBER:
         if op == "is_not":
             return Sql(f"({expr.sql} IS DISTINCT FROM %s)", [*expr.params, _number(value)])
-        return _decided(Sql(f"{expr.sql} {_order_sign(op)} %s", [*expr.params, _number(value)]))
+        return _decided(
+            expr, Sql(f"{expr.sql} {_order_sign(op)} %s", [*expr.params, _number(value)])
+        )
     if field.type == FieldType.BOOLEAN:
         if op == "is_not":
             return Sql(f"({expr.sql} IS DISTINCT FROM %s)", [*expr.params, value])
-        return _decided(Sql(f"{expr.sql} = %s", [*expr.params, value]))
+        return _decided(expr, Sql(f"{expr.sql} = %s", [*expr.params, value]))
     # Dates.
     as_text = field.group == "custom"
     if op == "is_not":
@@ -268,10 +275,13 @@ def property_sql(prop: dict[str, Any]) -> Sql:
     if op == "not_contains":
         return negate(property_sql({**prop, "operator": "contains"}))
     if isinstance(value, bool):
-        return _decided(Sql(f"{_typed_property(key, 'boolean').sql} = %s", [key, key, value]))
+        expr = _typed_property(key, "boolean")
+        return _decided(expr, Sql(f"{expr.sql} = %s", [*expr.params, value]))
     if isinstance(value, (int, float)):
         expr = _typed_property(key, "number")
-        return _decided(Sql(f"{expr.sql} {_order_sign(op)} %s", [*expr.params, _number(value)]))
+        return _decided(
+            expr, Sql(f"{expr.sql} {_order_sign(op)} %s", [*expr.params, _number(value)])
+        )
     return _text_condition(_typed_property(key, "string"), op, value)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -30,6 +30,11 @@ MAX_CONDITIONS = 100
 MAX_DEPTH = 10
 MAX_TEXT = 1000
 MAX_AMOUNT = 100_000
+# A thousand years: more months than this moves a date out of the calendar Python and
+# PostgreSQL share (100,000 months is 8,333 years).
+MAX_MONTHS = 12_000
+# Dates stay a day (and a zone offset) inside years 1..9999, so the compiler's day bounds exist.
+MIN_YEAR, MAX_YEAR = 2, 9998
 MAX_TAGS = 50
 MAX_PROPERTIES = 10
 EVENT_NAME_RE = re.compile(r"[a-z0-9][a-z0-9_.-]{0,99}")
@@ -202,25 +207,48 @@ def parse_moment(value: Any, tz: ZoneInfo) -> str:
     text = value.strip()
     if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
         try:
-            return date.fromisoformat(text).isoformat()
+            day = date.fromisoformat(text)
         except ValueError:
             raise ValueError(f"“{value}” is not a valid date.") from None
+        _check_year(day.year)
+        return day.isoformat()
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
         raise ValueError(
             f"“{value}” is not a date (2024-05-01) or a date-time (2024-05-01T09:30)."
         ) from None
+    _check_year(moment.year)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=tz)
     return moment.astimezone(UTC).replace(microsecond=0, tzinfo=None).isoformat() + "Z"
 
 
-def _amount(value: Any, minimum: int = 0) -> int:
+def _check_year(year: int) -> None:
+    if not MIN_YEAR <= year <= MAX_YEAR:
+        raise ValueError(f"the year must be between {MIN_YEAR} and {MAX_YEAR}.")
+
+
+def _range_edges(start: str, end: str, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """The first instant a normalised "between" range covers and the first one after it: a
+    date is its whole day in ``tz``, a date-time (whole seconds) that one second."""
+
+    def edge(value: str, after: bool) -> datetime:
+        if len(value) == 10:
+            day = date.fromisoformat(value) + timedelta(days=1 if after else 0)
+            return datetime(day.year, day.month, day.day, tzinfo=tz).astimezone(UTC)
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return moment + timedelta(seconds=1) if after else moment
+
+    return edge(start, False), edge(end, True)
+
+
+def _amount(value: Any, minimum: int = 0, unit: str | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError("must be a whole number.")
-    if not minimum <= value <= MAX_AMOUNT:
-        raise ValueError(f"must be between {minimum} and {MAX_AMOUNT}.")
+    maximum = MAX_MONTHS if unit == "months" else MAX_AMOUNT
+    if not minimum <= value <= maximum:
+        raise ValueError(f"must be between {minimum} and {maximum}.")
     return value
 
 
@@ -256,7 +284,7 @@ def _attribute_value(f_type: str, node: Attribute, ctx: RulesContext, choices) -
         if op in RELATIVE_DATE_OPS:
             if node.unit is None:
                 raise ValueError("needs a unit: days, weeks or months.")
-            return _amount(value)
+            return _amount(value, unit=node.unit)
         return parse_moment(value, ctx.tz)
     if f_type == FieldType.NUMBER:
         return _number(value)
@@ -295,13 +323,13 @@ def _event_time(time: EventTime, ctx: RulesContext) -> dict[str, Any]:
     if op in ("within_last", "before_last"):
         if time.unit is None:
             raise ValueError("needs a unit: minutes, hours, days, weeks or months.")
-        return {"operator": op, "value": _amount(value, 1), "unit": time.unit}
+        return {"operator": op, "value": _amount(value, 1, time.unit), "unit": time.unit}
     if op == "between_last":
         if time.unit is None:
             raise ValueError("needs a unit: minutes, hours, days, weeks or months.")
         if not isinstance(value, list) or len(value) != 2:
             raise ValueError("needs two amounts, e.g. [7, 30].")
-        low, high = _amount(value[0]), _amount(value[1], 1)
+        low, high = _amount(value[0], 0, time.unit), _amount(value[1], 1, time.unit)
         if low >= high:
             raise ValueError("the first amount must be smaller than the second.")
         return {"operator": op, "value": [low, high], "unit": time.unit}
@@ -309,7 +337,9 @@ def _event_time(time: EventTime, ctx: RulesContext) -> dict[str, Any]:
         if not isinstance(value, list) or len(value) != 2:
             raise ValueError('needs two dates, e.g. ["2024-01-01", "2024-01-31"].')
         start, end = parse_moment(value[0], ctx.tz), parse_moment(value[1], ctx.tz)
-        if end < start:
+        # Compared as instants: the strings mix days (in the segment's zone) and UTC times.
+        first, after_last = _range_edges(start, end, ctx.tz)
+        if after_last <= first:
             raise ValueError("the second date must not be before the first.")
         return {"operator": op, "value": [start, end]}
     if time.unit is not None:
@@ -426,6 +456,10 @@ class _Checker:
                 names.append(stored)
         out: dict[str, Any] = {"type": "tag", "operator": node.operator, "tags": names}
         if node.within is not None:
+            try:
+                _amount(node.within.value, 1, node.within.unit)
+            except ValueError as exc:
+                raise ValueError(f"within: the amount {exc}") from None
             out["within"] = node.within.model_dump()
         return out
 

@@ -215,11 +215,6 @@ def test_a_field_name_reused_with_another_type_gets_a_new_index(custom_fields):
     assert "lower(" in index_defs()[text_index] and "numeric" not in index_defs()[text_index]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="segments/compiler.py wraps every condition in COALESCE(..., FALSE) (_decided), "
-    "which no expression index can serve; only negations need it",
-)
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("quiet_broker")
 @pytest.mark.parametrize(
