@@ -15,7 +15,8 @@ Semantics, in one place (the property-based test's reference evaluator follows t
 - Numbers and dates: ``lt``..``gt`` never match a missing value; ``is_not`` does.
 - Dates: a date value ("2024-05-01") means that whole day in the segment's zone; a
   date-time value is an instant. Relative operators compare the date part in the segment's
-  zone with today there.
+  zone with today there. A custom date stored at midnight UTC is a calendar date (entered as
+  "2024-05-01"): its date part is that date in every zone.
 - Event counts are over events with that name, in the time window, whose properties all
   match; a count that can be zero (``eq 0``, ``lt 3``) matches customers with no such events.
 - Tags: ``has_none`` matches customers with none of the tags (added within the window).
@@ -244,14 +245,30 @@ def attribute_sql(node: dict[str, Any], field: Field, ctx: CompileContext) -> Sq
             return Sql(f"({expr.sql} IS DISTINCT FROM %s)", [*expr.params, value])
         return _decided(expr, Sql(f"{expr.sql} = %s", [*expr.params, value]))
     # Dates.
-    as_text = field.group == "custom"
     if op == "is_not":
-        return negate(_bounded(expr, moment_bounds("is", value, ctx.tz), as_text))
-    if "unit" in node:
-        bounds = relative_bounds(op, value, node["unit"], ctx.today, ctx.tz)
-    else:
-        bounds = moment_bounds(op, value, ctx.tz)
-    return _bounded(expr, bounds, as_text)
+        return negate(attribute_sql({**node, "operator": "is"}, field, ctx))
+
+    def bounds(tz: ZoneInfo) -> Bounds:
+        if "unit" in node:
+            return relative_bounds(op, value, node["unit"], ctx.today, tz)
+        return moment_bounds(op, value, tz)
+
+    if field.group != "custom":
+        return _bounded(expr, bounds(ctx.tz), as_text=False)
+    # A custom date stored at midnight UTC is a calendar date ("2024-05-01", as the customer
+    # page shows it): its day is that date in every zone, so it is compared with day bounds
+    # taken in UTC. Any other stored value is an instant, read in the segment's zone.
+    instant, calendar = bounds(ctx.tz), bounds(ZoneInfo("UTC"))
+    if instant == calendar:
+        return _bounded(expr, instant, as_text=True)
+    midnight = Sql(f"right({expr.sql}, 10) = 'T00:00:00Z'", list(expr.params))
+    return _all(
+        [
+            _all([negate(midnight), _bounded(expr, instant, as_text=True)]),
+            _all([midnight, _bounded(expr, calendar, as_text=True)]),
+        ],
+        " OR ",
+    )
 
 
 def _typed_property(key: str, json_type: str) -> Sql:

@@ -135,16 +135,28 @@ ABSOLUTE = {
 }
 
 
-def _moment_holds(moment: datetime, op: str, value: str, tz: ZoneInfo) -> bool:
+def _day_of(moment: date | datetime, tz: ZoneInfo) -> date:
+    """The date part in ``tz``; a calendar date (a custom date stored at midnight UTC) is the
+    same day in every zone."""
+    return moment.astimezone(tz).date() if isinstance(moment, datetime) else moment
+
+
+def _instant_of(moment: date | datetime) -> datetime:
+    if isinstance(moment, datetime):
+        return moment
+    return datetime(moment.year, moment.month, moment.day, tzinfo=UTC)
+
+
+def _moment_holds(moment: date | datetime, op: str, value: str, tz: ZoneInfo) -> bool:
     """A date value is a whole day in ``tz``: compare the moment's date there. A date-time
     value is an instant."""
     if _is_date(value):
-        return _compare(moment.astimezone(tz).date(), ABSOLUTE[op], date.fromisoformat(value))
-    return _compare(moment, ABSOLUTE[op], _instant(value))
+        return _compare(_day_of(moment, tz), ABSOLUTE[op], date.fromisoformat(value))
+    return _compare(_instant_of(moment), ABSOLUTE[op], _instant(value))
 
 
-def _relative_holds(moment: datetime, op: str, amount: int, unit: str, world: World) -> bool:
-    day, today = moment.astimezone(world.tz).date(), world.today
+def _relative_holds(moment: date | datetime, op: str, amount: int, unit: str, world: World) -> bool:
+    day, today = _day_of(moment, world.tz), world.today
     ahead, back = days_later(today, amount, unit), days_later(today, -amount, unit)
     return {
         "will_be_in": day == ahead,
@@ -176,6 +188,8 @@ def _field_value(key: str, customer: Customer, world: World) -> tuple[str, Any]:
         if value is None or not expected(value) or value == "":
             return kind, None
         if kind == "date":
+            if value.endswith("T00:00:00Z"):  # a calendar date
+                return kind, date.fromisoformat(value[:10])
             return kind, _instant(value)
         return kind, value
     value = customer.columns.get(key)

@@ -578,6 +578,24 @@ def test_relative_dates_use_the_date_in_the_segments_zone(db):
         assert match(attr("custom.renewal", "will_be_in", 1, unit="days"), "UTC") == {"renews"}
 
 
+def test_a_custom_date_entered_as_a_day_is_that_day_in_every_zone(db):
+    # "2024-05-01" is stored as midnight UTC, which is still 30 April in Los Angeles; it is
+    # the birthday the customer page shows, so it is 1 May there too.
+    customer("may", custom={"birthday": "2024-05-01T00:00:00Z"})
+    customer("evening", custom={"birthday": "2024-05-01T03:00:00Z"})  # 20:00 on 30 April there
+    CustomField.objects.create(name="birthday", label="Birthday", type="date")
+    with time_machine.travel(datetime(2024, 4, 28, 18, tzinfo=UTC), tick=False):  # 11:00, 28th
+        zone = "America/Los_Angeles"
+        assert match(attr("custom.birthday", "is", "2024-05-01"), zone) == {"may"}
+        assert match(attr("custom.birthday", "is", "2024-04-30"), zone) == {"evening"}
+        assert match(attr("custom.birthday", "will_be_in", 3, unit="days"), zone) == {"may"}
+        assert match(attr("custom.birthday", "before", "2024-05-01"), zone) == {"evening"}
+        assert match(attr("custom.birthday", "since", "2024-05-01"), zone) == {"may"}
+        assert match(attr("custom.birthday", "is_not", "2024-05-01"), zone) == {"evening"}
+        # An instant compares as an instant, whatever the zone.
+        assert match(attr("custom.birthday", "before", "2024-05-01T01:00:00Z"), zone) == {"may"}
+
+
 def test_west_of_utc_today_starts_later(db):
     # 05:00 UTC on 15 March is 22:00 on 14 March in Los Angeles (UTC-7).
     customer("evening", last_seen=datetime(2024, 3, 15, 1, tzinfo=UTC))  # 18:00 on 14 March
