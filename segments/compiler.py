@@ -186,8 +186,9 @@ def _iso(moment: datetime) -> str:
     # The stored custom date format (customers/custom_fields.format_date_value).
     moment = moment.astimezone(UTC)
     text = moment.replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
-    # An instant with a fraction compares after the whole second it starts in.
-    return text if not moment.microsecond else text[:-1] + f".{moment.microsecond:06d}Z"
+    # Stored values are whole seconds; a fraction written after the "Z" sorts the bound after
+    # its whole second and before the next one ("…00Z" < "…00Z.5" < "…01Z").
+    return text if not moment.microsecond else f"{text}.{moment.microsecond:06d}"
 
 
 def _text_condition(expr: Sql, op: str, value: Any) -> Sql:
