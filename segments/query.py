@@ -70,10 +70,17 @@ def compile_context(
     )
 
 
-def set_work_mem(cursor) -> None:
-    """Hashed subplans (conditions under OR or NOT) need their id set in memory; give this
-    transaction room for a few million ids."""
-    cursor.execute("SELECT set_config('work_mem', %s, true)", [settings.SEGMENTS_WORK_MEM])
+def set_work_mem(cursor, *, bulk: bool = False) -> None:
+    """Settings for this transaction's segment queries. Hashed subplans (conditions under OR
+    or NOT) need their id set in memory: room for a few million ids. JIT compiling costs more
+    than these short queries take (measured: 13 → 1.5 ms a segment for 1,000 customers).
+    ``bulk`` (a full build's id ranges): no nested loops, which the planner picks from stale
+    statistics for the membership diff and which then rescan a whole range per row."""
+    cursor.execute(
+        "SELECT set_config('work_mem', %s, true), set_config('jit', 'off', true),"
+        " set_config('enable_nestloop', %s, true)",
+        [settings.SEGMENTS_WORK_MEM, "off" if bulk else "on"],
+    )
 
 
 def _estimate(cursor, where: Sql) -> int:

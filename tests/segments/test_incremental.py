@@ -61,15 +61,15 @@ def built(name: str, tree: dict) -> Segment:
 
 @pytest.fixture
 def evaluated(monkeypatch):
-    """The names of the segments each diff is applied to, in order."""
+    """The names of the segments evaluated, in order."""
     calls: list[str] = []
-    real = membership._diff
+    real = membership._evaluate_wave
 
-    def spy(cursor, segment, *args, **kwargs):
-        calls.append(segment.name)
-        return real(cursor, segment, *args, **kwargs)
+    def spy(cursor, wave, *args, **kwargs):
+        calls.extend(segment.name for segment in wave)
+        return real(cursor, wave, *args, **kwargs)
 
-    monkeypatch.setattr(membership, "_diff", spy)
+    monkeypatch.setattr(membership, "_evaluate_wave", spy)
     return calls
 
 
@@ -290,21 +290,21 @@ def test_a_drain_killed_midway_leaves_its_rows_for_the_next_one(monkeypatch):
     ann = CustomerFactory(user_id="ann", city="Oslo")
     bob = CustomerFactory(user_id="bob", city="Oslo")
     pending_mark([ann.pk, bob.pk], ChangeKind.PROFILE)
-    real = membership._diff
+    real = membership._evaluate_wave
 
-    def dies_on_bob_in_b(cursor, segment, ctx, *args, **kwargs):
-        if segment.pk == b.pk and bob.pk in ctx.candidates:
+    def dies_on_bob_in_b(cursor, wave, ids, *args, **kwargs):
+        if any(segment.pk == b.pk for segment in wave) and bob.pk in ids:
             raise Killed
-        return real(cursor, segment, ctx, *args, **kwargs)
+        return real(cursor, wave, ids, *args, **kwargs)
 
-    monkeypatch.setattr(membership, "_diff", dies_on_bob_in_b)
+    monkeypatch.setattr(membership, "_evaluate_wave", dies_on_bob_in_b)
     with pytest.raises(Killed):
         pending_drain(batch=1)
     # Ann's batch was done and committed; Bob's rolled back as a whole (A included).
     assert (members(a), members(b)) == ({"ann"}, {"ann"})
     assert pending() == {bob.pk: ChangeKind.PROFILE}
 
-    monkeypatch.setattr(membership, "_diff", real)
+    monkeypatch.setattr(membership, "_evaluate_wave", real)
     assert pending_drain() == 1
     assert pending() == {}
     assert members(a) == members(b) == {"ann", "bob"}
