@@ -3,6 +3,7 @@ count after each condition), and the explanation of one customer's membership.""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -89,7 +90,7 @@ def _estimate(cursor, where: Sql) -> int:
         where.params,
     )
     plan = cursor.fetchone()[0]
-    plan = plan if isinstance(plan, list) else __import__("json").loads(plan)
+    plan = plan if isinstance(plan, list) else json.loads(plan)
     return int(plan[0]["Plan"]["Plan Rows"])
 
 

@@ -11,7 +11,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from activity.services import Actor, activity_record
-from segments.fields import Registry
+from segments.fields import ChangeKind, Registry
 from segments.models import RULES_VERSION, Segment, SegmentStatus
 from segments.rules import RuleError, RulesContext, RulesInvalid, rules_clean, rules_dependencies
 from tags.models import Tag
@@ -290,7 +290,6 @@ def segment_delete(*, segment: Segment, actor: Actor) -> None:
 def segments_tag_renamed(old: str, new: str) -> int:
     """Rules name tags; a renamed tag keeps its segments by rewriting the name in their rules
     (same tag, same members: nothing to rebuild). Returns how many segments changed."""
-    from segments.fields import ChangeKind
 
     def rename(node: dict[str, Any]) -> bool:
         if node["type"] == "group":
@@ -301,7 +300,7 @@ def segments_tag_renamed(old: str, new: str) -> int:
         return False
 
     changed = 0
-    for segment in Segment.objects.select_for_update().filter(change_kinds__gte=ChangeKind.TAGS):
+    for segment in Segment.objects.select_for_update().order_by("pk"):
         if segment.change_kinds & ChangeKind.TAGS and rename(segment.rules):
             segment.save(update_fields=["rules"])
             changed += 1
