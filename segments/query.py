@@ -155,20 +155,20 @@ def preview(
                 count, estimated = cursor.fetchone()[0], False
         except OperationalError:  # QueryCanceled: the statement timeout
             count, estimated = _estimate(cursor, where), True
-        cursor.execute(
-            "SELECT c.id, c.user_id, c.name, c.first_name, c.last_name, c.email"
-            f" FROM customers_customer c WHERE {where.sql} ORDER BY c.id LIMIT %s",
-            [*where.params, SAMPLE_SIZE],
-        )
-        sample = [
-            {
-                "id": row[0],
-                "user_id": row[1],
-                "name": row[2] or " ".join(p for p in row[3:5] if p) or row[1],
-                "email": row[5],
-            }
-            for row in cursor.fetchall()
-        ]
+        sample: list[dict[str, Any]] = []
+        try:
+            with transaction.atomic():
+                cursor.execute(
+                    "SELECT c.id, c.user_id, c.name, c.first_name, c.last_name, c.email"
+                    f" FROM customers_customer c WHERE {where.sql} ORDER BY c.id LIMIT %s",
+                    [*where.params, SAMPLE_SIZE],
+                )
+                rows = cursor.fetchall()
+        except OperationalError:  # past the timeout too: the count (or estimate) stands alone
+            rows = []
+        for row in rows:
+            name = row[2] or " ".join(p for p in row[3:5] if p) or row[1]
+            sample.append({"id": row[0], "user_id": row[1], "name": name, "email": row[5]})
         prefix_counts: list[int] = []
         if steps and len(tree["children"]) > 1 and not estimated:
             try:
