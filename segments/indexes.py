@@ -10,6 +10,7 @@ built CONCURRENTLY (writes go on) by a background job and dropped when no segmen
 from __future__ import annotations
 
 import hashlib
+import time
 
 from django.db import connection
 from psycopg import sql
@@ -19,6 +20,7 @@ from segments.models import Segment
 from segments.rules import rules_dependencies
 
 PREFIX = "seg_cf_"
+SYNC_LOCK_NAMESPACE = 5108  # pg_advisory_lock(namespace, 0)
 TRIGRAM_OPS = ("starts_with", "ends_with", "contains", "not_contains")
 
 
@@ -63,7 +65,26 @@ def wanted_indexes(registry: Registry | None = None) -> dict[str, sql.Composed]:
 
 
 def indexes_sync() -> dict[str, list[str]]:
-    """Create missing indexes and drop unneeded ones; runs outside a transaction (CONCURRENTLY)."""
+    """Create missing indexes and drop unneeded ones; runs outside a transaction (CONCURRENTLY).
+    One sync at a time (a session advisory lock): several saves queue several syncs, and two
+    CREATE INDEX CONCURRENTLY of the same index deadlock. A sync that waited finds the work
+    done and reads what is wanted after the wait. It waits by polling, idle between tries: a
+    session blocked in pg_advisory_lock holds a snapshot that CREATE INDEX CONCURRENTLY would
+    wait for in turn (a deadlock)."""
+    while True:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_lock(%s, 0)", [SYNC_LOCK_NAMESPACE])
+            if cursor.fetchone()[0]:
+                break
+        time.sleep(0.5)
+    try:
+        return _sync()
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s, 0)", [SYNC_LOCK_NAMESPACE])
+
+
+def _sync() -> dict[str, list[str]]:
     wanted = wanted_indexes()
     with connection.cursor() as cursor:
         cursor.execute(

@@ -253,3 +253,26 @@ def test_an_invalid_index_left_by_a_killed_build_is_rebuilt(custom_fields):
     with connection.cursor() as cursor:
         cursor.execute("SELECT indisvalid FROM pg_index WHERE indexrelid = %s::regclass", [name])
         assert cursor.fetchone()[0] is True
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("quiet_broker")
+def test_syncs_queued_by_several_saves_run_one_at_a_time(custom_fields):
+    """Three saves queue three syncs that workers run at once; two CREATE INDEX CONCURRENTLY
+    of the same index would deadlock, so they take turns and the later ones find it done."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connections
+
+    segment_new("High scores", group(attr("custom.score", "gt", 10)))
+
+    def sync():
+        try:
+            return indexes.indexes_sync()
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(3) as pool:
+        outcomes = list(pool.map(lambda _: sync(), range(3)))
+    created = [name for outcome in outcomes for name in outcome["created"]]
+    assert len(created) == 1 and created[0] in index_defs()
