@@ -6,15 +6,16 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('segments', '0003_membership_key_indexes'),
+        ("segments", "0003_membership_key_indexes"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddConstraint(
-            model_name='segment',
-            constraint=models.UniqueConstraint(django.db.models.functions.text.Lower('name'), name='segment_name_unique_ci'),
+            model_name="segment",
+            constraint=models.UniqueConstraint(
+                django.db.models.functions.text.Lower("name"), name="segment_name_unique_ci"
+            ),
         ),
     ]
