@@ -915,3 +915,15 @@ class DramatiqWorker:
             self.process.kill()
             self.process.wait()
         self.log.close()
+
+
+def segments_setup(args, *, analyze: bool = True) -> None:
+    """The segment scenarios' common start: the demo data and fields, no stray jobs, nothing
+    left by an interrupted run, and (by default) fresh statistics."""
+    ensure_demo_customers(args.customers, args.seed)
+    ensure_demo_events(args.size, args.seed)
+    ensure_demo_fields()
+    drop_sent_jobs()
+    remove_bench_segments()
+    if analyze:
+        segments_analyze()

@@ -11,16 +11,13 @@ import itertools
 from bench.dataset import (
     DEMO_EVENTS,
     add_events_dataset_arguments,
-    drop_sent_jobs,
-    ensure_demo_customers,
-    ensure_demo_events,
-    ensure_demo_fields,
     finish,
     first_new_event_id,
     remove_added_events,
     remove_bench_segments,
     segment_new,
     segments_analyze,
+    segments_setup,
 )
 from bench.scenarios import register
 from bench.timing import measure, ratio_line
@@ -155,12 +152,7 @@ def run(args: argparse.Namespace) -> None:
     from segments.membership import segment_build
     from segments.query import compile_context
 
-    ensure_demo_customers(args.customers, args.seed)
-    ensure_demo_events(args.size, args.seed)
-    ensure_demo_fields()
-    drop_sent_jobs()
-    remove_bench_segments()  # what an interrupted run left
-    segments_analyze()
+    segments_setup(args)
     first_new_id = first_new_event_id()
 
     now = timezone.now()

@@ -14,16 +14,13 @@ from bench.dataset import (
     DEMO_EVENTS,
     active_customers,
     add_events_dataset_arguments,
-    drop_sent_jobs,
-    ensure_demo_customers,
-    ensure_demo_events,
-    ensure_demo_fields,
     finish,
     first_new_event_id,
     last_transition_id,
     remove_added_events,
     remove_bench_segments,
     segment_mix_create,
+    segments_setup,
 )
 from bench.scenarios import register, row_count
 from bench.timing import Figure, fmt_seconds, measure
@@ -196,11 +193,7 @@ def run(args: argparse.Namespace) -> None:
     from segments.fields import ChangeKind
     from segments.incremental import customers_evaluate
 
-    ensure_demo_customers(args.customers, args.seed)
-    ensure_demo_events(args.size, args.seed)
-    ensure_demo_fields()
-    drop_sent_jobs()
-    remove_bench_segments()  # what an interrupted run left
+    segments_setup(args, analyze=False)
     after_transition = last_transition_id()
     first_new_id = first_new_event_id()
 

@@ -20,10 +20,6 @@ from bench.dataset import (
     add_events_dataset_arguments,
     api_token,
     bench_member,
-    drop_sent_jobs,
-    ensure_demo_customers,
-    ensure_demo_events,
-    ensure_demo_fields,
     finish,
     first_new_event_id,
     last_transition_id,
@@ -32,7 +28,7 @@ from bench.dataset import (
     remove_bench_segments,
     segment_mix_create,
     segment_new,
-    segments_analyze,
+    segments_setup,
 )
 from bench.scenarios import register, row_count
 from bench.timing import Latency, fmt_ms, fmt_seconds, time_each
@@ -186,12 +182,7 @@ def run(args: argparse.Namespace) -> None:
     from segments.incremental import DRAIN_QUEUED_KEY
     from segments.membership import segment_build
 
-    ensure_demo_customers(args.customers, args.seed)
-    ensure_demo_events(args.size, args.seed)
-    ensure_demo_fields()
-    drop_sent_jobs()
-    remove_bench_segments()  # what an interrupted run left
-    segments_analyze()
+    segments_setup(args)
     after_transition = last_transition_id()
     first_new_id = first_new_event_id()
     token = api_token(bench_member())

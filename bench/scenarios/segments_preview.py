@@ -11,14 +11,10 @@ from datetime import UTC, datetime, timedelta
 from bench.dataset import (
     DEMO_EVENTS,
     add_events_dataset_arguments,
-    drop_sent_jobs,
-    ensure_demo_customers,
-    ensure_demo_events,
-    ensure_demo_fields,
     finish,
     remove_bench_segments,
     segment_new,
-    segments_analyze,
+    segments_setup,
 )
 from bench.scenarios import register, row_count
 from bench.scenarios.event_queries import _plan
@@ -205,12 +201,7 @@ def run(args: argparse.Namespace) -> None:
     from segments.indexes import indexes_sync
     from segments.services import segment_rules_clean
 
-    ensure_demo_customers(args.customers, args.seed)
-    ensure_demo_events(args.size, args.seed)
-    ensure_demo_fields()
-    drop_sent_jobs()
-    remove_bench_segments()  # what an interrupted run left
-    segments_analyze()
+    segments_setup(args)
 
     now = timezone.now()
     today = now.astimezone(UTC).date()
