@@ -294,11 +294,15 @@ class ApiClient:
         self.headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
 
     def post(self, path: str, body: bytes) -> tuple[int, bytes]:
+        return self.request("POST", path, body)
+
+    def request(self, method: str, path: str, body: bytes) -> tuple[int, bytes]:
+        """On the keep-alive connection, reconnecting once if the server closed it."""
         import http.client
 
         for attempt in range(2):
             try:
-                self.connection.request("POST", path, body=body, headers=self.headers)
+                self.connection.request(method, path, body=body, headers=self.headers)
                 response = self.connection.getresponse()
                 return response.status, response.read()
             except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):

@@ -55,22 +55,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2)")
 
 
-def put(api: ApiClient, path: str, body: bytes) -> tuple[int, bytes]:
-    """PUT on the client's keep-alive connection (reconnecting as ``ApiClient.post`` does)."""
-    import http.client
-
-    for attempt in range(2):
-        try:
-            api.connection.request("PUT", path, body=body, headers=api.headers)
-            response = api.connection.getresponse()
-            return response.status, response.read()
-        except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
-            api.connection.close()
-            if attempt:
-                raise
-    raise AssertionError("unreachable")
-
-
 def visible(segment_id: int, customer_id: int, entered_type: int, first_event: int) -> bool:
     from django.db import connection
 
@@ -138,7 +122,7 @@ def change_round(
     try:
         for n, (pk, user_id, _) in enumerate(customers):
             started = time.perf_counter()
-            status, raw = put(api, f"/api/v1/customers/{user_id}", body)
+            status, raw = api.request("PUT", f"/api/v1/customers/{user_id}", body)
             answered = time.perf_counter() - started
             if status != 200:
                 raise SystemExit(f"PUT /api/v1/customers/{user_id}: {status} {raw[:300]!r}")

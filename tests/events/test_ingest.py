@@ -4,17 +4,16 @@ partial failures, idempotency by client id, including retries racing each other.
 from __future__ import annotations
 
 import random
-import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import connection, connections
 
 from activity.models import Activity
 from activity.services import Actor
 from customers.models import Customer
 from events.ingest import MAX_BATCH, events_ingest
 from events.models import Event, EventType
+from tests.concurrency import race
 from tests.factories import CustomerFactory
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -229,27 +228,9 @@ class TestIdempotency:
 def _race(batches: list[list[dict]]) -> list:
     """Run events_ingest for each batch in its own thread (its own DB connection), all released
     at once; returns each thread's result (or the exception it raised)."""
-    barrier = threading.Barrier(len(batches))
-    outcomes: list = [None] * len(batches)
-
-    def run(i: int) -> None:
-        try:
-            connection.ensure_connection()  # connect first, so the threads really overlap
-            barrier.wait(timeout=30)
-            outcomes[i] = events_ingest(batches[i], actor=Actor.system("tests"), now=NOW)
-        except Exception as exc:  # reported by the test, not lost in the thread
-            outcomes[i] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(batches))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert not any(t.is_alive() for t in threads)
-    connections.close_all()
-    return outcomes
+    return race(
+        *(lambda b=b: events_ingest(b, actor=Actor.system("tests"), now=NOW) for b in batches)
+    )
 
 
 def _racing_batch(size: int) -> list[dict]:

@@ -7,14 +7,12 @@ modules of this package."""
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from django.db import connection, connections
 from django.db.models import F
 
 from activity.services import Actor
@@ -26,6 +24,7 @@ from segments.membership import segment_build, segment_evaluate, segments_evalua
 from segments.models import Membership, Segment, SegmentSize, SegmentStatus, Transition
 from segments.services import SegmentChange, segment_create, segment_update
 from segments.tasks import build_segment, ensure_segment_indexes, evaluate_pending, sweep_segments
+from tests import concurrency
 from tests.factories import CustomerFactory
 
 ACTOR = Actor.system("tests")
@@ -379,28 +378,9 @@ def system_event_types() -> None:
 
 
 def race(*jobs: Callable[[], Any]) -> list:
-    """Run each job in its own thread (its own connection), released together; returns each
-    job's result or the exception it raised."""
-    barrier = threading.Barrier(len(jobs))
-    outcomes: list = [None] * len(jobs)
-
-    def run(i: int) -> None:
-        try:
-            connection.ensure_connection()
-            barrier.wait(timeout=30)
-            outcomes[i] = jobs[i]()
-        except Exception as exc:  # reported by the test, not lost in the thread
-            outcomes[i] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(jobs))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert not any(t.is_alive() for t in threads)
-    connections.close_all()
+    """Run each job in its own thread (its own connection), released together; every job must
+    succeed. Returns their results."""
+    outcomes = concurrency.race(*jobs)
     errors = [o for o in outcomes if isinstance(o, Exception)]
     assert not errors, errors
     return outcomes
