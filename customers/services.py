@@ -36,10 +36,11 @@ def customer_update(*, customer: Customer, profile: CleanProfile, actor: Actor) 
     return customer
 
 
-def customers_erase(customers: QuerySet[Customer], actor: Actor) -> int:
+def customers_erase(customers: QuerySet[Customer], actor: Actor, *, record: bool = True) -> int:
     """Erase customers: the rows go, and with them (database cascades) their tags, events and
-    memberships. The activity log keeps an entry without personal data, and earlier entries
-    about them lose the user ID they were labelled with."""
+    memberships. The activity log keeps an entry without personal data (unless the caller
+    records its own, ``record=False``), and earlier entries about them lose the user ID they
+    were labelled with."""
     sql, params = customers.order_by().values("pk").query.sql_with_params()
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
@@ -67,7 +68,7 @@ def customers_erase(customers: QuerySet[Customer], actor: Actor) -> int:
             params,
         )
         ids = [row[0] for row in cursor.fetchall()]
-        if ids:
+        if ids and record:
             activity_record(
                 actor,
                 "customer.erased" if len(ids) == 1 else "customers.erased",

@@ -45,12 +45,23 @@ class CustomerTag(models.Model):
         "apitokens.ApiToken", null=True, blank=True, on_delete=models.DB_SET_NULL, related_name="+"
     )
     source = models.CharField(max_length=8, choices=Source.choices, default=Source.UI)
+    # The import that added it, so undoing the import removes exactly the tags it added.
+    added_by_import = models.ForeignKey(
+        "imports.Import", null=True, blank=True, on_delete=models.DB_SET_NULL, related_name="+"
+    )
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["customer", "tag"], name="customer_tag_unique"),
         ]
-        indexes = [models.Index(fields=["tag", "added_at"], name="customer_tag_tag_added_idx")]
+        indexes = [
+            models.Index(fields=["tag", "added_at"], name="customer_tag_tag_added_idx"),
+            models.Index(
+                fields=["added_by_import"],
+                name="customer_tag_import_idx",
+                condition=models.Q(added_by_import__isnull=False),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.tag_id} on {self.customer_id}"

@@ -141,6 +141,7 @@ def _mount_routers() -> None:
     from customers.api import router as customers_router
     from customers.custom_field_api import router as custom_fields_router
     from events.api import router as events_router
+    from imports.api import router as imports_router
     from members.api import router as members_router
     from segments.api import router as segments_router
     from tags.api import router as tags_router
@@ -151,6 +152,7 @@ def _mount_routers() -> None:
     api.add_router("/", tags_router)
     api.add_router("/", events_router)
     api.add_router("/", segments_router)
+    api.add_router("/", imports_router)
 
 
 _mount_routers()

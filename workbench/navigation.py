@@ -38,6 +38,12 @@ SIDEBAR: list[tuple[str, list[Entry]]] = [
                 icon="segments",
                 keywords=("segment", "audience", "rules", "cohort", "groups"),
             ),
+            Entry(
+                "Imports",
+                "import-list",
+                icon="upload",
+                keywords=("import", "csv", "upload", "customer data importer"),
+            ),
         ],
     ),
     (

@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "segments",
     "imports",
     "activity",
+    "exports",
 ]
 
 MIDDLEWARE = [
@@ -203,6 +204,20 @@ SEGMENTS_SWEEP_CRON = os.environ.get("SEGMENTS_SWEEP_CRON", "*/5 * * * *")
 SEGMENTS_PREVIEW_TIMEOUT_MS = int(os.environ.get("SEGMENTS_PREVIEW_TIMEOUT_MS", "5000"))
 # work_mem for segment queries: hashed id sets under OR / NOT must fit in memory.
 SEGMENTS_WORK_MEM = os.environ.get("SEGMENTS_WORK_MEM", "64MB")
+
+# --- Imports ---------------------------------------------------------------------------------
+# Uploaded CSV files wait here until their import has finished.
+IMPORTS_DIR = Path(os.environ.get("IMPORTS_DIR", engines.VAR_DIR / "imports"))
+IMPORTS_MAX_BYTES = int(os.environ.get("IMPORTS_MAX_BYTES", str(128 * 1024 * 1024)))
+IMPORTS_MAX_COLUMNS = 99
+# Imports running at once; the others wait as queued.
+IMPORTS_MAX_RUNNING = int(os.environ.get("IMPORTS_MAX_RUNNING", "2"))
+# Rows per checkpoint: each chunk is one transaction.
+IMPORTS_CHUNK_ROWS = int(os.environ.get("IMPORTS_CHUNK_ROWS", "20000"))
+# A running import without a heartbeat for this long is picked up again, at most
+# IMPORTS_MAX_ATTEMPTS times, then failed with the reason.
+IMPORTS_STALE_SECONDS = int(os.environ.get("IMPORTS_STALE_SECONDS", "300"))
+IMPORTS_MAX_ATTEMPTS = int(os.environ.get("IMPORTS_MAX_ATTEMPTS", "3"))
 
 # Phone numbers are stored in E.164. Numbers written without a country code are read as this
 # region's (ISO 3166 code such as "GB"); empty means they must be international.

@@ -15,5 +15,7 @@ urlpatterns = [
     path("", include("tags.urls")),
     path("", include("events.urls")),
     path("", include("segments.urls")),
+    path("", include("imports.urls")),
     path("", include("activity.urls")),
+    path("", include("exports.urls")),
 ]

@@ -1,0 +1,164 @@
+"""Merging staged rows into customers with set-based SQL, keyed by user ID.
+
+One statement per chunk: lock the existing customers of the chunk (in id order), work out
+each one's new values (only the columns the file maps; "fill empty" columns only where the
+customer has no value), rewrite only rows that change, insert the new user IDs, record what
+changed for undo, and add the import's tags. The same new-value expressions serve the dry
+run's count, so a dry run and the import cannot disagree.
+
+Identifiers come from the profile field registry (customers/profile.py), never from input.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from customers.profile import STANDARD_FIELDS
+
+
+@dataclass(frozen=True)
+class MergePlan:
+    columns: tuple[str, ...]  # standard fields the file maps
+    fill_empty: frozenset[str]  # standard fields and "custom.<name>" written only where empty
+    has_custom: bool
+
+    @classmethod
+    def build(cls, headers: list[str], targets: list[str], fill_empty: list[str]) -> MergePlan:
+        """``fill_empty`` names the columns (by header) that only fill empty values."""
+        return cls(
+            tuple(t for t in STANDARD_FIELDS if t in targets),
+            frozenset(t for h, t in zip(headers, targets, strict=True) if h in fill_empty),
+            any(t.startswith("custom.") for t in targets),
+        )
+
+    @property
+    def fill_custom(self) -> list[str]:
+        return sorted(t[7:] for t in self.fill_empty if t.startswith("custom."))
+
+    def _new(self, col: str) -> str:
+        given = f"s.vals ? '{col}'"
+        if col in self.fill_empty:
+            given += f" AND o.{col} = ''"
+        return f"CASE WHEN {given} THEN s.vals->>'{col}' ELSE o.{col} END"
+
+    def _new_custom(self) -> str:
+        if not self.fill_custom:
+            return "o.custom || s.custom"
+        return (
+            "o.custom || (SELECT coalesce(jsonb_object_agg(k, v), '{}'::jsonb)"
+            " FROM jsonb_each(s.custom) e(k, v)"
+            " WHERE NOT (k = ANY(%(fill_custom)s::text[]) AND o.custom ? k))"
+        )
+
+    def ctes(self, *, lock: bool, only: bool = False) -> str:
+        """s: the chunk's rows to apply; o: their existing customers; n: old and new values;
+        d: the customers whose values change."""
+        old = ", ".join(f"c.{c}" for c in self.columns)
+        news = ", ".join(
+            [f"o.{c} AS old_{c}, {self._new(c)} AS {c}" for c in self.columns]
+            + ["o.custom AS old_custom", f"{self._new_custom()} AS custom", "s.custom AS given"]
+        )
+        olds = ", ".join([*(f"old_{c}" for c in self.columns), "old_custom"])
+        fresh = ", ".join([*self.columns, "custom"])
+        return f"""
+        s AS MATERIALIZED (
+            SELECT user_id, vals, custom FROM imports_stagedrow
+            WHERE import_id = %(imp)s AND row_no > %(lo)s AND row_no <= %(hi)s
+              AND errors IS NULL AND superseded_by IS NULL
+              {"AND user_id = ANY(%(only)s::text[])" if only else ""}
+        ),
+        o AS MATERIALIZED (
+            SELECT c.id, c.user_id, {old + ", " if old else ""}c.custom
+            FROM customers_customer c WHERE c.user_id IN (SELECT user_id FROM s)
+            {"ORDER BY c.id FOR UPDATE" if lock else ""}
+        ),
+        n AS (SELECT o.id, {news} FROM o JOIN s USING (user_id)),
+        d AS MATERIALIZED (SELECT * FROM n WHERE ({olds}) IS DISTINCT FROM ({fresh}))
+        """
+
+    def _changes(self) -> str:
+        """{"field": [before, after]} for each field the import changes."""
+        pairs = ", ".join(
+            f"'{c}', CASE WHEN old_{c} <> {c} THEN jsonb_build_array(old_{c}, {c}) END"
+            for c in self.columns
+        )
+        standard = f"jsonb_strip_nulls(jsonb_build_object({pairs}))" if pairs else "'{}'::jsonb"
+        custom = (
+            "coalesce((SELECT jsonb_object_agg('custom.' || k,"
+            " jsonb_build_array(d.old_custom->k, d.custom->k))"
+            " FROM jsonb_object_keys(d.given) k"
+            " WHERE d.old_custom->k IS DISTINCT FROM d.custom->k), '{}'::jsonb)"
+        )
+        return f"{standard} || {custom}"
+
+    def apply_sql(self, *, only: bool = False) -> str:
+        sets = ", ".join(f"{c} = d.{c}" for c in (*self.columns, "custom"))
+        insert_cols = ", ".join([*self.columns, "custom"])
+        insert_vals = ", ".join(
+            [
+                *(
+                    f"coalesce(s.vals->>'{c}', '{'live' if c == 'user_type' else ''}')"
+                    for c in self.columns
+                ),
+                "s.custom",
+            ]
+        )
+        return f"""
+        WITH {self.ctes(lock=True, only=only)},
+        upd AS (
+            UPDATE customers_customer c SET {sets}, updated_at = now()
+            FROM d WHERE c.id = d.id RETURNING c.id
+        ),
+        ins AS (
+            INSERT INTO customers_customer (user_id, {insert_cols}, created_at, updated_at)
+            SELECT s.user_id, {insert_vals}, now(), now() FROM s
+            WHERE NOT EXISTS (SELECT 1 FROM o WHERE o.user_id = s.user_id)
+            ORDER BY s.user_id
+            ON CONFLICT (user_id) DO NOTHING
+            RETURNING id, user_id
+        ),
+        chg AS (
+            INSERT INTO imports_importchange (import_id, customer_id, created, changes)
+            SELECT %(imp)s, id, true, NULL FROM ins
+            UNION ALL SELECT %(imp)s, d.id, false, {self._changes()} FROM d
+            ON CONFLICT DO NOTHING
+        ),
+        tg AS (
+            INSERT INTO tags_customertag (customer_id, tag_id, added_at, added_by_id,
+                added_by_token_id, source, added_by_import_id)
+            SELECT x.id, t, now(), %(member)s, %(token)s, 'import', %(imp)s
+            FROM (SELECT id FROM o UNION ALL SELECT id FROM ins) x
+            CROSS JOIN unnest(%(tags)s::bigint[]) AS t
+            ON CONFLICT DO NOTHING
+            RETURNING customer_id
+        )
+        SELECT
+            (SELECT coalesce(array_agg(id), '{{}}') FROM ins),
+            (SELECT coalesce(array_agg(id), '{{}}') FROM upd),
+            (SELECT coalesce(array_agg(DISTINCT customer_id), '{{}}') FROM tg),
+            (SELECT count(*) FROM o),
+            (SELECT coalesce(array_agg(user_id), '{{}}') FROM s
+             WHERE NOT EXISTS (SELECT 1 FROM o WHERE o.user_id = s.user_id)
+               AND NOT EXISTS (SELECT 1 FROM ins WHERE ins.user_id = s.user_id))
+        """  # noqa: S608 - identifiers from STANDARD_FIELDS; values are parameters
+
+    def classify_sql(self) -> str:
+        """Would-be counts for a dry run: (created, updated, unchanged)."""
+        return f"""
+        WITH {self.ctes(lock=False)}
+        SELECT (SELECT count(*) FROM s) - (SELECT count(*) FROM o),
+               (SELECT count(*) FROM d),
+               (SELECT count(*) FROM o) - (SELECT count(*) FROM d)
+        """  # noqa: S608 - as above
+
+
+# Rows of the file with a user ID that a later row repeats: the last row wins.
+SUPERSEDE_SQL = """
+UPDATE imports_stagedrow r SET superseded_by = l.last
+FROM (
+    SELECT user_id, max(row_no) AS last FROM imports_stagedrow
+    WHERE import_id = %(imp)s AND errors IS NULL
+    GROUP BY user_id HAVING count(*) > 1
+) l
+WHERE r.import_id = %(imp)s AND r.errors IS NULL AND r.user_id = l.user_id AND r.row_no < l.last
+"""

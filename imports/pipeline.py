@@ -1,0 +1,371 @@
+"""The import pipeline: parse → stage → merge, in chunks with checkpoints.
+
+1. Stage: the file streams through the reader (imports/reader.py); each row is validated and
+   typed (imports/rows.py) and COPY'd into imports_stagedrow, a chunk per transaction. The
+   chunk and the checkpoint (``staged_through``, the last file row staged) commit together,
+   so a re-run skips exactly the rows already staged. Then a later row with the same user ID
+   supersedes an earlier one (the last row wins). Nothing touches customers in this phase, so
+   a file that turns out broken (an unterminated quote in the last row) fails with nothing
+   half-written.
+2. Merge: staged rows, in row-number ranges, go into customers with one set-based statement
+   per chunk (imports/merge.py), committed together with the counts and ``applied_through``.
+   A re-delivered chunk finds the checkpoint past it and does nothing.
+3. Finish: status, error rows kept for the report, the file removed, the next queued import
+   started.
+
+A dry run stages and counts (created / updated / unchanged / failed) without writing
+customers. One runner per import at a time: a session advisory lock, which PostgreSQL frees
+when a killed worker's connection goes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+from psycopg import errors as pg_errors
+
+from activity.services import Actor, activity_record
+from customers.custom_fields import CustomFieldSpec, custom_field_name_for, custom_field_specs
+from customers.models import CustomField
+from imports.merge import SUPERSEDE_SQL, MergePlan
+from imports.models import Import, ImportPhase, ImportStatus, StagedRow
+from imports.reader import Dialect, FileRejected, rows_read
+from imports.rows import MappingInvalid, columns_for, copy_record, row_type
+from segments.fields import ChangeKind
+from segments.incremental import pending_mark
+from tags.models import Source
+
+log = logging.getLogger(__name__)
+
+RUNNER_LOCK = 5201  # advisory lock namespace: (RUNNER_LOCK, import id) while running
+SLOTS_LOCK = 5202  # (SLOTS_LOCK, 0) while deciding which queued import may start
+
+_COPY_SQL = (
+    "COPY imports_stagedrow (import_id, row_no, user_id, vals, custom, errors, raw) FROM STDIN"
+)
+
+Progress = Callable[[Import], None]
+
+
+class Stop(Exception):
+    """The import was cancelled, or another runner moved it on; stop quietly."""
+
+
+def import_file(imp: Import) -> Path:
+    return Path(settings.IMPORTS_DIR) / imp.file_path
+
+
+def actor_for(imp: Import) -> Actor:
+    return Actor(Source.IMPORT, member=imp.created_by, token=imp.token)
+
+
+# --- running ---------------------------------------------------------------------------------
+
+
+@contextmanager
+def _runner(import_id: int) -> Iterator[bool]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [RUNNER_LOCK, import_id])
+        got = cursor.fetchone()[0]
+    try:
+        yield got
+    finally:
+        if got:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [RUNNER_LOCK, import_id])
+
+
+def import_run(import_id: int, *, progress: Progress | None = None) -> Import | None:
+    """Run or resume an import to its end. Returns None when it may not run now (another
+    runner has it, it is not queued or running, or every slot is taken)."""
+    with _runner(import_id) as got:
+        if not got:
+            return None
+        imp = _claim(import_id)
+        if imp is None:
+            return None
+        try:
+            if imp.phase == ImportPhase.STAGE:
+                _stage(imp, progress)
+            if imp.phase == ImportPhase.APPLY:
+                _merge(imp, progress)
+            import_finish(imp, ImportStatus.COMPLETED)
+        except Stop:
+            imp.refresh_from_db()
+            if imp.cancel_requested and not imp.finished:
+                import_finish(imp, ImportStatus.CANCELLED, "Cancelled.")
+        except (FileRejected, MappingInvalid) as exc:
+            import_finish(imp, ImportStatus.FAILED, getattr(exc, "message", None) or str(exc))
+        if progress:
+            progress(imp)
+        return imp
+
+
+def _claim(import_id: int) -> Import | None:
+    """Queued → running if a slot is free (at most IMPORTS_MAX_RUNNING at once); a running
+    import (a retry, or a resume after a killed worker) carries on."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, 0)", [SLOTS_LOCK])
+        imp = Import.objects.select_for_update().filter(pk=import_id).first()
+        if imp is None or imp.status not in (ImportStatus.QUEUED, ImportStatus.RUNNING):
+            return None
+        if imp.status == ImportStatus.QUEUED:
+            running = Import.objects.filter(status=ImportStatus.RUNNING).count()
+            if running >= settings.IMPORTS_MAX_RUNNING:
+                return None
+            imp.status = ImportStatus.RUNNING
+            imp.started_at = timezone.now()
+            if not imp.dry_run:
+                _prepare(imp)
+        imp.heartbeat_at = timezone.now()
+        imp.save()
+        return imp
+
+
+def _prepare(imp: Import) -> None:
+    """Once, as the import starts: create the new custom fields it maps and the tags it adds."""
+    from customers.services import custom_field_create
+    from tags.services import tags_ensure
+
+    actor = actor_for(imp)
+    mapping = list(imp.mapping)
+    for index, target in enumerate(mapping):
+        if target.startswith("new."):
+            field = custom_field_create(label=imp.headers[index], type=target[4:], actor=actor)
+            mapping[index] = field.key
+    imp.mapping = mapping
+    imp.tag_ids = [t.pk for t in tags_ensure(imp.options.get("tags", []), actor)]
+
+
+def planned_fields(imp: Import) -> tuple[list[str], dict[str, CustomFieldSpec]]:
+    """The mapping with each "new.<type>" read as the custom field it will make (a dry run
+    runs before they exist), and the custom fields by name including those."""
+    specs = custom_field_specs()
+    taken = set(CustomField.objects.values_list("name", flat=True))  # deleted ones too
+    mapping = list(imp.mapping)
+    for index, target in enumerate(mapping):
+        if target.startswith("new."):
+            name = custom_field_name_for(imp.headers[index], taken)
+            taken.add(name)
+            specs[name] = CustomFieldSpec(name, target[4:], imp.headers[index])
+            mapping[index] = f"custom.{name}"
+    return mapping, specs
+
+
+def _checkpoint(imp: Import, **expected: int) -> Import:
+    """Lock the import row; Stop if it was cancelled or another runner moved it on."""
+    row = Import.objects.select_for_update().get(pk=imp.pk)
+    if row.cancel_requested:
+        raise Stop
+    for name, value in expected.items():
+        if getattr(row, name) != value:
+            raise Stop
+    return row
+
+
+# --- stage -----------------------------------------------------------------------------------
+
+
+def _stage(imp: Import, progress: Progress | None) -> None:
+    columns = columns_for(imp.headers, *planned_fields(imp))
+    dialect = Dialect(imp.encoding, imp.delimiter)
+    width = len(imp.headers)
+    chunk = settings.IMPORTS_CHUNK_ROWS
+    batch: list[tuple] = []
+    last = imp.staged_through
+    for row in rows_read(import_file(imp), dialect):
+        if row.number <= imp.staged_through:
+            continue
+        batch.append(
+            copy_record(
+                imp.pk, row.number, row.cells, row_type(row.cells, width, columns, row.problem)
+            )
+        )
+        last = row.number
+        if len(batch) >= chunk:
+            _stage_commit(imp, batch, last)
+            batch = []
+            if progress:
+                progress(imp)
+    _stage_commit(imp, batch, last)
+    with transaction.atomic(), connection.cursor() as cursor:
+        _checkpoint(imp, staged_through=imp.staged_through)
+        cursor.execute(SUPERSEDE_SQL, {"imp": imp.pk})
+        staged = StagedRow.objects.filter(import_id=imp.pk)
+        imp.total_rows = staged.count()
+        imp.failed = staged.filter(Q(errors__isnull=False) | Q(superseded_by__isnull=False)).count()
+        imp.phase = ImportPhase.APPLY
+        if imp.dry_run:
+            _classify(imp, cursor)
+            imp.phase = ImportPhase.DONE
+        imp.heartbeat_at = timezone.now()
+        imp.save()
+
+
+def _stage_commit(imp: Import, batch: list[tuple], last: int) -> None:
+    with transaction.atomic(), connection.cursor() as cursor:
+        _checkpoint(imp, staged_through=imp.staged_through)
+        if batch:
+            with cursor.cursor.copy(_COPY_SQL) as copy:
+                for record in batch:
+                    copy.write_row(record)
+        imp.staged_through = last
+        imp.rows_read += len(batch)
+        imp.heartbeat_at = timezone.now()
+        Import.objects.filter(pk=imp.pk).update(
+            staged_through=imp.staged_through,
+            rows_read=imp.rows_read,
+            heartbeat_at=imp.heartbeat_at,
+        )
+
+
+def _classify(imp: Import, cursor) -> None:
+    plan = MergePlan.build(imp.headers, planned_fields(imp)[0], imp.options.get("fill_empty", []))
+    cursor.execute(
+        plan.classify_sql(),
+        {"imp": imp.pk, "lo": 0, "hi": imp.staged_through, "fill_custom": plan.fill_custom},
+    )
+    imp.created, imp.updated, imp.unchanged = cursor.fetchone()
+
+
+# --- merge -----------------------------------------------------------------------------------
+
+
+def _merge(imp: Import, progress: Progress | None) -> None:
+    plan = MergePlan.build(imp.headers, imp.mapping, imp.options.get("fill_empty", []))
+    chunk = settings.IMPORTS_CHUNK_ROWS
+    while imp.applied_through < imp.staged_through:
+        lo = imp.applied_through
+        hi = min(lo + chunk, imp.staged_through)
+        for attempt in range(5):
+            try:
+                _merge_chunk(imp, plan, lo, hi)
+                break
+            except pg_errors.DeadlockDetected:
+                # Two imports (or an import and an API batch) touching the same customers;
+                # the chunk rolled back whole, so it simply runs again.
+                log.warning("import %s: deadlock on rows %s–%s, retrying", imp.pk, lo, hi)
+                if attempt == 4:
+                    raise
+        if progress:
+            progress(imp)
+
+
+def _merge_chunk(imp: Import, plan: MergePlan, lo: int, hi: int) -> None:
+    params = {
+        "imp": imp.pk,
+        "lo": lo,
+        "hi": hi,
+        "fill_custom": plan.fill_custom,
+        "member": imp.created_by_id,
+        "token": imp.token_id,
+        "tags": list(imp.tag_ids),
+    }
+    created: list[int] = []
+    updated: list[int] = []
+    tagged: set[int] = set()
+    unchanged = 0
+    with transaction.atomic(), connection.cursor() as cursor:
+        _checkpoint(imp, applied_through=lo)
+        sql, only = plan.apply_sql(), None
+        # A user ID another writer created after our look-up loses our INSERT (ON CONFLICT DO
+        # NOTHING); the next round updates it instead.
+        for _ in range(3):
+            cursor.execute(sql, {**params, "only": only})
+            new, changed, tags, existing, missed = cursor.fetchone()
+            created += new
+            updated += changed
+            tagged.update(tags)
+            unchanged += existing - len(changed)
+            if not missed:
+                break
+            sql, only = plan.apply_sql(only=True), missed
+        else:
+            raise RuntimeError(f"Rows {lo}–{hi}: user IDs kept colliding with other writers.")
+        kinds: dict[int, int] = dict.fromkeys(tagged, ChangeKind.TAGS)
+        for pk in updated:
+            kinds[pk] = kinds.get(pk, 0) | ChangeKind.PROFILE
+        for pk in created:
+            kinds[pk] = ChangeKind.ALL
+        pending_mark(list(kinds), list(kinds.values()))
+        imp.applied_through = hi
+        imp.created += len(created)
+        imp.updated += len(updated)
+        imp.unchanged += unchanged
+        imp.tagged += len(tagged)
+        imp.heartbeat_at = timezone.now()
+        Import.objects.filter(pk=imp.pk).update(
+            applied_through=hi,
+            created=imp.created,
+            updated=imp.updated,
+            unchanged=imp.unchanged,
+            tagged=imp.tagged,
+            heartbeat_at=imp.heartbeat_at,
+        )
+
+
+# --- finish ----------------------------------------------------------------------------------
+
+
+def import_finish(imp: Import, status: str, message: str = "") -> None:
+    from imports.services import imports_start_next
+
+    with transaction.atomic():
+        row = Import.objects.select_for_update().get(pk=imp.pk)
+        if row.finished:
+            return
+        if status == ImportStatus.COMPLETED and row.failed:
+            status = ImportStatus.COMPLETED_WITH_ERRORS
+        row.status = status
+        row.phase = ImportPhase.DONE
+        row.message = message or row.message
+        row.finished_at = timezone.now()
+        row.save()
+        # Error rows stay for the report; the rest served their purpose.
+        StagedRow.objects.filter(
+            import_id=row.pk, errors__isnull=True, superseded_by__isnull=True
+        ).delete()
+        if not row.dry_run:
+            activity_record(
+                actor_for(row),
+                f"import.{status}",
+                target_type="import",
+                target_id=row.pk,
+                target_label=row.file_name,
+                changes={
+                    "created": row.created,
+                    "updated": row.updated,
+                    "unchanged": row.unchanged,
+                    "failed": row.failed,
+                },
+                count=row.processed,
+            )
+        imports_start_next()
+        if not row.dry_run:  # a dry run's file waits for the import it previews
+            transaction.on_commit(lambda: file_remove(row))
+    imp.refresh_from_db()
+
+
+def file_remove(imp: Import) -> None:
+    if imp.file_path:
+        import_file(imp).unlink(missing_ok=True)
+
+
+def import_error(import_id: int, exc: Exception) -> None:
+    """An unexpected error: the job is retried from its checkpoint; after
+    IMPORTS_MAX_ATTEMPTS the import fails with the reason."""
+    with transaction.atomic():
+        imp = Import.objects.select_for_update().filter(pk=import_id).first()
+        if imp is None or imp.status != ImportStatus.RUNNING:
+            return
+        imp.attempts += 1
+        imp.save(update_fields=["attempts"])
+    if imp.attempts >= settings.IMPORTS_MAX_ATTEMPTS:
+        import_finish(imp, ImportStatus.FAILED, f"The import stopped on an error: {exc}")

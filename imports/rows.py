@@ -1,0 +1,165 @@
+"""Turning a file row into a staged row: the user ID, typed standard and custom values, or the
+reasons the row cannot be imported. The same validators as the form and the API
+(customers/profile.py, customers/custom_fields.py), read leniently as text.
+
+An empty cell means "no value given": it leaves the customer's value as it is.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from customers.custom_fields import CustomFieldSpec, coerce_custom_value
+from customers.profile import STANDARD_FIELDS, clean_user_id
+
+# A column's validator is called once per distinct value up to this many values; files repeat
+# countries, time zones, plans and booleans, so most cells are a dictionary hit.
+_MEMO_LIMIT = 50_000
+
+
+class MappingInvalid(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Column:
+    index: int
+    header: str
+    target: str  # "id", a standard field or "custom.<name>"
+    clean: Callable[[str], Any]
+
+    @property
+    def custom_name(self) -> str | None:
+        return self.target[7:] if self.target.startswith("custom.") else None
+
+
+def _memoised(clean: Callable[[str], Any]) -> Callable[[str], Any]:
+    seen: dict[str, Any] = {}
+
+    def run(value: str) -> Any:
+        try:
+            hit = seen[value]
+        except KeyError:
+            try:
+                hit = (True, clean(value))
+            except ValueError as exc:
+                hit = (False, str(exc))
+            if len(seen) < _MEMO_LIMIT:
+                seen[value] = hit
+        if hit[0]:
+            return hit[1]
+        raise ValueError(hit[1])
+
+    return run
+
+
+def _custom_cleaner(spec: CustomFieldSpec) -> Callable[[str], Any]:
+    return lambda value: coerce_custom_value(spec.type, value, lenient=True)
+
+
+def columns_for(
+    headers: Sequence[str], mapping: Sequence[str], custom: Mapping[str, CustomFieldSpec]
+) -> list[Column]:
+    """The mapped columns; MappingInvalid when the mapping does not fit the file."""
+    if len(mapping) != len(headers):
+        raise MappingInvalid(
+            f"The mapping has {len(mapping)} entries; the file has {len(headers)} columns."
+        )
+    columns: list[Column] = []
+    seen: dict[str, str] = {}
+    for index, (header, target) in enumerate(zip(headers, mapping, strict=True)):
+        if target == "skip":
+            continue
+        if target in seen:
+            raise MappingInvalid(
+                f"“{header}” and “{seen[target]}” are both mapped to {target}; map one of them "
+                "to something else or skip it."
+            )
+        seen[target] = header
+        if target == "id":
+            clean = clean_user_id
+        elif target in STANDARD_FIELDS:
+            clean = STANDARD_FIELDS[target].clean
+        elif target.startswith("custom.") and target[7:] in custom:
+            clean = _custom_cleaner(custom[target[7:]])
+        else:
+            raise MappingInvalid(f"Column “{header}”: {target!r} is not a field of this workspace.")
+        columns.append(Column(index, header, target, _memoised(clean)))
+    if "id" not in seen:
+        raise MappingInvalid("Map one column to the user ID (id); it is required.")
+    return columns
+
+
+@dataclass
+class StagedValues:
+    user_id: str
+    vals: dict[str, Any]
+    custom: dict[str, Any]
+    errors: list[list[str]]
+
+
+def row_type(
+    cells: Sequence[str], width: int, columns: Sequence[Column], problem: str = ""
+) -> StagedValues:
+    """Validate one row's cells. Every problem is reported, each naming its column."""
+    vals: dict[str, Any] = {}
+    custom: dict[str, Any] = {}
+    errors: list[list[str]] = [["", problem]] if problem else []
+    user_id = ""
+    if len(cells) != width:
+        errors.append(["", f"Expected {width} values, found {len(cells)}."])
+    for column in columns:
+        value = cells[column.index] if column.index < len(cells) else ""
+        if column.target == "id":
+            try:
+                user_id = column.clean(value)
+            except ValueError as exc:
+                errors.append([column.header, str(exc)])
+            continue
+        if not value or value.isspace():
+            continue
+        try:
+            typed = column.clean(value)
+        except ValueError as exc:
+            errors.append([column.header, str(exc)])
+            continue
+        name = column.custom_name
+        if name is None:
+            vals[column.target] = typed
+        elif typed is not None:
+            custom[name] = typed
+    return StagedValues(user_id, vals, custom, errors)
+
+
+def _printable(cell: str) -> str:
+    # Undecodable bytes (kept as surrogates by the reader) and NUL cannot be stored in JSON in
+    # PostgreSQL; the report shows them as U+FFFD.
+    return cell.encode("utf-8", "replace").decode().replace("\x00", "\ufffd")
+
+
+def copy_record(
+    import_id: int, row_no: int, cells: Sequence[str], typed: StagedValues
+) -> tuple[Any, ...]:
+    """The staging row as COPY sends it (JSON as text)."""
+    if typed.errors:
+        return (
+            import_id,
+            row_no,
+            _printable(typed.user_id),
+            None,
+            None,
+            json.dumps(typed.errors, ensure_ascii=False),
+            json.dumps([_printable(c) for c in cells], ensure_ascii=False),
+        )
+    return (
+        import_id,
+        row_no,
+        typed.user_id,
+        json.dumps(typed.vals, ensure_ascii=False),
+        json.dumps(typed.custom, ensure_ascii=False),
+        None,
+        None,
+    )

@@ -1,0 +1,111 @@
+"""Undoing an import: the customers it created are erased, the values it changed go back to
+what they were (only where nobody changed them since), and the tag assignments it added are
+removed. Chunked like the import itself: each chunk's ImportChange rows are deleted in the
+transaction that reverts them, so a re-run carries on where a killed one stopped.
+"""
+
+from __future__ import annotations
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from activity.services import Actor, activity_record
+from customers.models import Customer
+from customers.profile import STANDARD_FIELDS
+from imports.models import Import, ImportChange, ImportStatus
+from imports.pipeline import _runner
+from segments.fields import ChangeKind
+from segments.incremental import pending_mark
+from tags.models import CustomerTag, Source, Tag
+
+UNDO_CHUNK = 10_000
+
+# A field goes back only while it still holds the value the import wrote.
+_RESTORE_STANDARD = ", ".join(
+    f"{c} = CASE WHEN ch.changes ? '{c}' AND c.{c} = ch.changes->'{c}'->>1"
+    f" THEN ch.changes->'{c}'->>0 ELSE c.{c} END"
+    for c in STANDARD_FIELDS
+)
+_CUSTOM_RESTORED = """
+    FROM jsonb_each(ch.changes) e(k, v)
+    WHERE left(k, 7) = 'custom.' AND c.custom->substr(k, 8) = v->1
+"""
+_RESTORE_SQL = f"""
+UPDATE customers_customer c SET {_RESTORE_STANDARD},
+    custom = (c.custom - ARRAY(SELECT substr(k, 8) {_CUSTOM_RESTORED}
+                               AND jsonb_typeof(v->0) = 'null'))
+             || coalesce((SELECT jsonb_object_agg(substr(k, 8), v->0) {_CUSTOM_RESTORED}
+                          AND jsonb_typeof(v->0) <> 'null'), '{{}}'::jsonb),
+    updated_at = now()
+FROM imports_importchange ch
+WHERE ch.import_id = %s AND NOT ch.created AND ch.customer_id = c.id
+  AND ch.customer_id = ANY(%s::bigint[])
+RETURNING c.id
+"""  # noqa: S608 - identifiers from STANDARD_FIELDS
+
+
+def import_undo_run(import_id: int) -> Import | None:
+    from customers.services import customers_erase
+
+    with _runner(import_id) as got:
+        if not got:
+            return None
+        imp = Import.objects.get(pk=import_id)
+        if imp.status != ImportStatus.UNDOING:
+            return None
+        actor = (
+            Actor(Source.UI, member=imp.undone_by)
+            if imp.undone_by
+            else Actor.system(f"Undo of import {imp.pk}")
+        )
+        removed = restored = 0
+        while True:
+            with transaction.atomic(), connection.cursor() as cursor:
+                Import.objects.filter(pk=imp.pk).update(heartbeat_at=timezone.now())
+                batch = list(
+                    ImportChange.objects.filter(import_id=imp.pk)
+                    .order_by("customer_id")
+                    .values_list("customer_id", "created")[:UNDO_CHUNK]
+                )
+                if not batch:
+                    break
+                created = [pk for pk, was_created in batch if was_created]
+                changed = [pk for pk, was_created in batch if not was_created]
+                if changed:
+                    cursor.execute(_RESTORE_SQL, [imp.pk, changed])
+                    back = [row[0] for row in cursor.fetchall()]
+                    restored += len(back)
+                    pending_mark(back, ChangeKind.PROFILE)
+                if created:
+                    removed += customers_erase(
+                        Customer.objects.filter(pk__in=created), actor, record=False
+                    )
+                ImportChange.objects.filter(
+                    import_id=imp.pk, customer_id__in=[pk for pk, _ in batch]
+                ).delete()
+        with transaction.atomic():
+            assignments = CustomerTag.objects.filter(added_by_import=imp.pk)
+            untagged_customers = sorted(set(assignments.values_list("customer_id", flat=True)))
+            untagged, _ = assignments.delete()
+            pending_mark(untagged_customers, ChangeKind.TAGS)
+            # Tags the import itself created (the default "Import …" tag) go when left empty.
+            Tag.objects.filter(
+                pk__in=imp.tag_ids, created_at__gte=imp.started_at or imp.created_at
+            ).exclude(customer_tags__isnull=False).delete()
+            imp.status = ImportStatus.UNDONE
+            imp.undone_at = timezone.now()
+            imp.message = (
+                f"Undone: {removed:,} created customers removed, {restored:,} restored, "
+                f"{untagged:,} tag assignments removed."
+            )
+            imp.save(update_fields=["status", "undone_at", "message"])
+            activity_record(
+                actor,
+                "import.undone",
+                target_type="import",
+                target_id=imp.pk,
+                target_label=imp.file_name,
+                changes={"removed": removed, "restored": restored, "untagged": untagged},
+                count=removed + restored + untagged,
+            )
+        return imp
