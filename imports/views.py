@@ -177,6 +177,7 @@ def import_review(request: MemberRequest, pk: int) -> HttpResponse:
         "imp": imp,
         "errors": list(_first(report_lines(imp), REVIEW_ERRORS)) if imp.finished else [],
         "started": request.GET.get("started") == "1",
+        "step": 3 if imp.dry_run else 4,
     }
     template = "imports/review.html#review" if request.htmx else "imports/review.html"
     return render(request, template, context)
