@@ -57,7 +57,11 @@ def custom_field_name_for(label: str, taken: set[str]) -> str:
 def _parse_datetime(value: str) -> datetime:
     value = value.strip()
     if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-        return datetime.combine(date.fromisoformat(value), datetime.min.time(), tzinfo=UTC)
+        try:
+            day = date.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"“{value}” is not a date; there is no such day.") from None
+        return datetime.combine(day, datetime.min.time(), tzinfo=UTC)
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:

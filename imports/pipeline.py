@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 
 RUNNER_LOCK = 5201  # advisory lock namespace: (RUNNER_LOCK, import id) while running
 SLOTS_LOCK = 5202  # (SLOTS_LOCK, 0) while deciding which queued import may start
+ANALYZE_AFTER = 10_000  # created customers
 
 _COPY_SQL = (
     "COPY imports_stagedrow (import_id, row_no, user_id, vals, custom, errors, raw) FROM STDIN"
@@ -132,6 +133,7 @@ def _claim(import_id: int) -> Import | None:
 def _prepare(imp: Import) -> None:
     """Once, as the import starts: create the new custom fields it maps and the tags it adds."""
     from customers.services import custom_field_create
+    from tags.selectors import tags_named
     from tags.services import tags_ensure
 
     actor = actor_for(imp)
@@ -141,7 +143,14 @@ def _prepare(imp: Import) -> None:
             field = custom_field_create(label=imp.headers[index], type=target[4:], actor=actor)
             mapping[index] = field.key
     imp.mapping = mapping
-    imp.tag_ids = [t.pk for t in tags_ensure(imp.options.get("tags", []), actor)]
+    names = imp.options.get("tags", [])
+    existing = set(tags_named(names).values_list("pk", flat=True)) if names else set()
+    imp.tag_ids = [t.pk for t in tags_ensure(names, actor)]
+    # Tags this import brought into being go again if it fails or is undone and leaves them empty.
+    imp.options = {
+        **imp.options,
+        "created_tag_ids": [pk for pk in imp.tag_ids if pk not in existing],
+    }
 
 
 def planned_fields(imp: Import) -> tuple[list[str], dict[str, CustomFieldSpec]]:
@@ -197,6 +206,7 @@ def _stage(imp: Import, progress: Progress | None) -> None:
     _stage_commit(imp, batch, last)
     with transaction.atomic(), connection.cursor() as cursor:
         _checkpoint(imp, staged_through=imp.staged_through)
+        cursor.execute("ANALYZE imports_stagedrow")  # what follows plans on these statistics
         cursor.execute(SUPERSEDE_SQL, {"imp": imp.pk})
         staged = StagedRow.objects.filter(import_id=imp.pk)
         imp.total_rows = staged.count()
@@ -256,6 +266,10 @@ def _merge(imp: Import, progress: Progress | None) -> None:
                     raise
         if progress:
             progress(imp)
+    if imp.created >= ANALYZE_AFTER:
+        # Statistics that predate a big import make the next one plan for an empty table.
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE customers_customer")
 
 
 def _merge_chunk(imp: Import, plan: MergePlan, lo: int, hi: int) -> None:
@@ -274,6 +288,7 @@ def _merge_chunk(imp: Import, plan: MergePlan, lo: int, hi: int) -> None:
     unchanged = 0
     with transaction.atomic(), connection.cursor() as cursor:
         _checkpoint(imp, applied_through=lo)
+        cursor.execute("SET LOCAL work_mem = %s", [settings.SEGMENTS_WORK_MEM])
         sql, only = plan.apply_sql(), None
         # A user ID another writer created after our look-up loses our INSERT (ON CONFLICT DO
         # NOTHING); the next round updates it instead.
@@ -332,6 +347,8 @@ def import_finish(imp: Import, status: str, message: str = "") -> None:
         StagedRow.objects.filter(
             import_id=row.pk, errors__isnull=True, superseded_by__isnull=True
         ).delete()
+        if status in (ImportStatus.FAILED, ImportStatus.CANCELLED):
+            created_tags_prune(row)
         if not row.dry_run:
             activity_record(
                 actor_for(row),
@@ -369,3 +386,12 @@ def import_error(import_id: int, exc: Exception) -> None:
         imp.save(update_fields=["attempts"])
     if imp.attempts >= settings.IMPORTS_MAX_ATTEMPTS:
         import_finish(imp, ImportStatus.FAILED, f"The import stopped on an error: {exc}")
+
+
+def created_tags_prune(imp: Import) -> None:
+    """Delete the tags this import created that no customer carries (any more)."""
+    from tags.models import Tag
+
+    Tag.objects.filter(pk__in=imp.options.get("created_tag_ids", [])).exclude(
+        customer_tags__isnull=False
+    ).delete()

@@ -8,6 +8,7 @@ An empty cell means "no value given": it leaves the customer's value as it is.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -109,6 +110,8 @@ def row_type(
     custom: dict[str, Any] = {}
     errors: list[list[str]] = [["", problem]] if problem else []
     user_id = ""
+    if problem and not cells:  # the row could not be read at all; its reason says it all
+        return StagedValues(user_id, vals, custom, errors)
     if len(cells) != width:
         errors.append(["", f"Expected {width} values, found {len(cells)}."])
     for column in columns:
@@ -134,10 +137,13 @@ def row_type(
     return StagedValues(user_id, vals, custom, errors)
 
 
+_UNPRINTABLE = re.compile("[\udc00-\udfff\x00]")
+
+
 def _printable(cell: str) -> str:
     # Undecodable bytes (kept as surrogates by the reader) and NUL cannot be stored in JSON in
     # PostgreSQL; the report shows them as U+FFFD.
-    return cell.encode("utf-8", "replace").decode().replace("\x00", "\ufffd")
+    return _UNPRINTABLE.sub("\ufffd", cell)
 
 
 def copy_record(

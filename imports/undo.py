@@ -13,10 +13,10 @@ from activity.services import Actor, activity_record
 from customers.models import Customer
 from customers.profile import STANDARD_FIELDS
 from imports.models import Import, ImportChange, ImportStatus
-from imports.pipeline import _runner
+from imports.pipeline import _runner, created_tags_prune
 from segments.fields import ChangeKind
 from segments.incremental import pending_mark
-from tags.models import CustomerTag, Source, Tag
+from tags.models import CustomerTag, Source
 
 UNDO_CHUNK = 10_000
 
@@ -58,7 +58,7 @@ def import_undo_run(import_id: int) -> Import | None:
             if imp.undone_by
             else Actor.system(f"Undo of import {imp.pk}")
         )
-        removed = restored = 0
+        totals = imp.options.get("undo", {"removed": 0, "restored": 0})
         while True:
             with transaction.atomic(), connection.cursor() as cursor:
                 Import.objects.filter(pk=imp.pk).update(heartbeat_at=timezone.now())
@@ -74,26 +74,28 @@ def import_undo_run(import_id: int) -> Import | None:
                 if changed:
                     cursor.execute(_RESTORE_SQL, [imp.pk, changed])
                     back = [row[0] for row in cursor.fetchall()]
-                    restored += len(back)
+                    totals["restored"] += len(back)
                     pending_mark(back, ChangeKind.PROFILE)
                 if created:
-                    removed += customers_erase(
+                    totals["removed"] += customers_erase(
                         Customer.objects.filter(pk__in=created), actor, record=False
                     )
                 ImportChange.objects.filter(
                     import_id=imp.pk, customer_id__in=[pk for pk, _ in batch]
                 ).delete()
+                # Running totals move with the rows they count, so a resumed undo reports all.
+                imp.options = {**imp.options, "undo": totals}
+                imp.save(update_fields=["options"])
         with transaction.atomic():
             assignments = CustomerTag.objects.filter(added_by_import=imp.pk)
             untagged_customers = sorted(set(assignments.values_list("customer_id", flat=True)))
             untagged, _ = assignments.delete()
             pending_mark(untagged_customers, ChangeKind.TAGS)
             # Tags the import itself created (the default "Import …" tag) go when left empty.
-            Tag.objects.filter(
-                pk__in=imp.tag_ids, created_at__gte=imp.started_at or imp.created_at
-            ).exclude(customer_tags__isnull=False).delete()
+            created_tags_prune(imp)
             imp.status = ImportStatus.UNDONE
             imp.undone_at = timezone.now()
+            removed, restored = totals["removed"], totals["restored"]
             imp.message = (
                 f"Undone: {removed:,} created customers removed, {restored:,} restored, "
                 f"{untagged:,} tag assignments removed."
