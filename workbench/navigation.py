@@ -39,6 +39,13 @@ SIDEBAR: list[tuple[str, list[Entry]]] = [
                 keywords=("segment", "audience", "rules", "cohort", "groups"),
             ),
             Entry(
+                "Exports",
+                "export-list",
+                Role.MARKETER,
+                icon="history",
+                keywords=("export", "download", "csv", "xlsx", "excel"),
+            ),
+            Entry(
                 "Imports",
                 "import-list",
                 icon="upload",

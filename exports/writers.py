@@ -1,0 +1,55 @@
+"""Writing export rows (already formula-escaped text, customers/export.py) as CSV or XLSX.
+Both write row by row: memory stays bounded whatever the number of rows."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable
+from typing import IO
+
+from openpyxl import Workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+from exports.models import ExportFormat
+
+CONTENT_TYPES = {
+    ExportFormat.CSV: "text/csv; charset=utf-8",
+    ExportFormat.XLSX: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+
+
+def write_csv(fh: IO[bytes], header: list[str], rows: Iterable[list[str]]) -> None:
+    # utf-8 without a BOM, like the streamed export: the same bytes either way.
+    text = io.TextIOWrapper(fh, encoding="utf-8", newline="")
+    try:
+        writer = csv.writer(text)
+        writer.writerow(header)
+        writer.writerows(rows)
+    finally:
+        text.flush()
+        text.detach()  # the caller owns (and closes) the binary file
+
+
+def _xlsx_cell(value: str) -> str:
+    # XML cannot hold most control characters (openpyxl refuses them); drop them.
+    return ILLEGAL_CHARACTERS_RE.sub("", value)
+
+
+def write_xlsx(fh: IO[bytes], header: list[str], rows: Iterable[list[str]]) -> None:
+    """One sheet, every cell a string. Write-only mode streams rows to a temporary file and
+    writes strings inline (no shared-strings table growing with the export)."""
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet("Customers")
+    sheet.append(header)
+    for row in rows:
+        # Escaped cells never start with "=", so openpyxl never takes one for a formula.
+        sheet.append([_xlsx_cell(v) for v in row])
+    workbook.save(fh)
+
+
+def write_export(fmt: str, fh: IO[bytes], header: list[str], rows: Iterable[list[str]]) -> None:
+    if fmt == ExportFormat.XLSX:
+        write_xlsx(fh, header, rows)
+    else:
+        write_csv(fh, header, rows)
