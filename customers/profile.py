@@ -7,6 +7,7 @@ input is text and parsed leniently (``lenient=True``).
 
 from __future__ import annotations
 
+import re
 import zoneinfo
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -57,9 +58,19 @@ def text(max_length: int = 255) -> Callable[[Any], str]:
     return lambda value: _plain_text(value, max_length)
 
 
+# Addresses of the everyday shape, a strict subset of what Django's validator accepts (its
+# dot-atom local part, its host and TLD patterns): these skip the full check, which costs ~9 µs
+# and is most of an import's time per row after phone numbers.
+_PLAIN_EMAIL = re.compile(
+    r"[a-z0-9_+-]+(?:\.[a-z0-9_+-]+)*"
+    r"@[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*"
+    r"\.[a-z]{2,63}"
+)
+
+
 def clean_email(value: Any) -> str:
     value = _plain_text(value, 254).lower()
-    if value:
+    if value and not _PLAIN_EMAIL.fullmatch(value):
         try:
             validate_email(value)
         except ValidationError:

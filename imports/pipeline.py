@@ -37,7 +37,8 @@ from customers.models import CustomField
 from imports.merge import SUPERSEDE_SQL, MergePlan
 from imports.models import Import, ImportPhase, ImportStatus, StagedRow
 from imports.reader import Dialect, FileRejected, rows_read
-from imports.rows import MappingInvalid, columns_for, copy_record, row_type
+from imports.rows import MappingInvalid, columns_for
+from imports.stage_pool import BLOCK_ROWS, blocks_of, typed_blocks
 from segments.fields import ChangeKind
 from segments.incremental import pending_mark
 from tags.models import Source
@@ -183,27 +184,36 @@ def _checkpoint(imp: Import, **expected: int) -> Import:
 
 
 def _stage(imp: Import, progress: Progress | None) -> None:
-    columns = columns_for(imp.headers, *planned_fields(imp))
+    mapping, specs = planned_fields(imp)
+    columns_for(imp.headers, mapping, specs)  # a mapping that no longer fits fails here
     dialect = Dialect(imp.encoding, imp.delimiter)
-    width = len(imp.headers)
-    chunk = settings.IMPORTS_CHUNK_ROWS
-    batch: list[tuple] = []
-    last = imp.staged_through
-    for row in rows_read(import_file(imp), dialect):
-        if row.number <= imp.staged_through:
-            continue
-        batch.append(
-            copy_record(
-                imp.pk, row.number, row.cells, row_type(row.cells, width, columns, row.problem)
-            )
-        )
-        last = row.number
-        if len(batch) >= chunk:
-            _stage_commit(imp, batch, last)
-            batch = []
+    resume_after = imp.staged_through
+    rows = (
+        (row.number, row.cells, row.problem)
+        for row in rows_read(import_file(imp), dialect)
+        if row.number > resume_after
+    )
+    big = imp.rows_estimate - imp.rows_read >= settings.IMPORTS_PARALLEL_FROM_ROWS
+    typed = typed_blocks(
+        imp.pk,
+        imp.headers,
+        mapping,
+        specs,
+        blocks_of(rows, min(BLOCK_ROWS, settings.IMPORTS_CHUNK_ROWS)),  # never across checkpoints
+        processes=settings.IMPORTS_STAGE_PROCESSES if big else 1,
+    )
+    chunk: list[str] = []
+    count, last = 0, imp.staged_through
+    for block, text in typed:
+        chunk.append(text)
+        count += len(block.rows)
+        last = block.last
+        if count >= settings.IMPORTS_CHUNK_ROWS:
+            _stage_commit(imp, chunk, count, last)
+            chunk, count = [], 0
             if progress:
                 progress(imp)
-    _stage_commit(imp, batch, last)
+    _stage_commit(imp, chunk, count, last)
     with transaction.atomic(), connection.cursor() as cursor:
         _checkpoint(imp, staged_through=imp.staged_through)
         cursor.execute("ANALYZE imports_stagedrow")  # what follows plans on these statistics
@@ -219,15 +229,15 @@ def _stage(imp: Import, progress: Progress | None) -> None:
         imp.save()
 
 
-def _stage_commit(imp: Import, batch: list[tuple], last: int) -> None:
+def _stage_commit(imp: Import, chunk: list[str], count: int, last: int) -> None:
     with transaction.atomic(), connection.cursor() as cursor:
         _checkpoint(imp, staged_through=imp.staged_through)
-        if batch:
+        if chunk:
             with cursor.cursor.copy(_COPY_SQL) as copy:
-                for record in batch:
-                    copy.write_row(record)
+                for text in chunk:
+                    copy.write(text)
         imp.staged_through = last
-        imp.rows_read += len(batch)
+        imp.rows_read += count
         imp.heartbeat_at = timezone.now()
         Import.objects.filter(pk=imp.pk).update(
             staged_through=imp.staged_through,

@@ -214,10 +214,19 @@ IMPORTS_MAX_COLUMNS = 99
 IMPORTS_MAX_RUNNING = int(os.environ.get("IMPORTS_MAX_RUNNING", "2"))
 # Rows per checkpoint: each chunk is one transaction.
 IMPORTS_CHUNK_ROWS = int(os.environ.get("IMPORTS_CHUNK_ROWS", "20000"))
+# Files of at least this many rows have their rows checked by IMPORTS_STAGE_PROCESSES processes.
+IMPORTS_PARALLEL_FROM_ROWS = int(os.environ.get("IMPORTS_PARALLEL_FROM_ROWS", "50000"))
+IMPORTS_STAGE_PROCESSES = int(os.environ.get("IMPORTS_STAGE_PROCESSES", str(os.cpu_count() or 1)))
 # A running import without a heartbeat for this long is picked up again, at most
 # IMPORTS_MAX_ATTEMPTS times, then failed with the reason.
 IMPORTS_STALE_SECONDS = int(os.environ.get("IMPORTS_STALE_SECONDS", "300"))
 IMPORTS_MAX_ATTEMPTS = int(os.environ.get("IMPORTS_MAX_ATTEMPTS", "3"))
+
+# --- Exports ---------------------------------------------------------------------------------
+# Export files built in the background wait here for their download until they expire.
+EXPORTS_DIR = Path(os.environ.get("EXPORTS_DIR", engines.VAR_DIR / "exports"))
+# Exports of at most this many rows stream straight to the browser; larger ones build in a job.
+EXPORTS_STREAM_MAX_ROWS = int(os.environ.get("EXPORTS_STREAM_MAX_ROWS", "10000"))
 
 # Phone numbers are stored in E.164. Numbers written without a country code are read as this
 # region's (ISO 3166 code such as "GB"); empty means they must be international.

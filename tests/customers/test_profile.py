@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from customers.custom_fields import CustomFieldSpec, coerce_custom_value, custom_field_name_for
@@ -204,3 +204,20 @@ def test_user_ids_are_trimmed_and_limited():
 def test_phone_default_region(settings):
     settings.PHONE_DEFAULT_REGION = "GB"
     assert clean_phone("020 7946 0958") == "+442079460958"
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.from_regex(r"[a-z0-9_+.-]{1,12}@[a-z0-9.-]{1,20}\.[a-z0-9-]{1,6}", fullmatch=True))
+def test_the_fast_email_check_accepts_only_what_django_accepts(address):
+    """clean_email skips Django's validator for addresses of the everyday shape; that shape
+    must be a subset of what the validator accepts."""
+    from django.core.exceptions import ValidationError
+    from django.core.validators import validate_email
+
+    from customers.profile import _PLAIN_EMAIL
+
+    if _PLAIN_EMAIL.fullmatch(address):
+        try:
+            validate_email(address)
+        except ValidationError:
+            pytest.fail(f"{address!r} passes the fast check but not Django's validator")

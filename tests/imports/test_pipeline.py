@@ -690,6 +690,17 @@ def test_an_interrupted_import_resumes_to_the_same_result(settings, phase):
     assert StagedRow.objects.filter(import_id=imp.pk).count() == 2  # the failed rows
 
 
+def test_rows_checked_in_a_process_pool_stage_exactly_as_in_process(settings):
+    """Big files have their rows checked by spawned processes; the result is the same."""
+    settings.IMPORTS_CHUNK_ROWS = 4
+    seed()
+    expected = reference_state()
+    settings.IMPORTS_PARALLEL_FROM_ROWS = 0
+    settings.IMPORTS_STAGE_PROCESSES = 2
+    imp = make_import(TWENTY, tags=["Batch"])
+    assert state(imp) == expected
+
+
 def test_running_a_finished_import_again_does_nothing():
     imp = make_import(csv_text("id,name", "a,Ann"))
     before = (state(imp), ImportChange.objects.count(), Activity.objects.count())
