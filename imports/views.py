@@ -169,7 +169,7 @@ def import_column(request: MemberRequest, pk: int, index: int) -> HttpResponse:
 # --- 5–6. dry run, import -------------------------------------------------------------------
 
 
-@marketer_required
+@member_required  # any role reads an import's progress and results (as over the API)
 @require_GET
 def import_review(request: MemberRequest, pk: int) -> HttpResponse:
     imp = _get(pk)

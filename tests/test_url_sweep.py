@@ -58,6 +58,18 @@ CLASSIFIED: dict[str, tuple[str, dict, str]] = {
     "segment-export": (Role.MARKETER, {"pk": "segment"}, "get"),
     "customer-segments": (Role.VIEWER, {"pk": "customer"}, "get"),
     "customer-segment-explain": (Role.VIEWER, {"pk": "customer", "segment_pk": "segment"}, "get"),
+    "import-new": (Role.MARKETER, {}, "get"),
+    "import-sample": (Role.VIEWER, {}, "get"),
+    "import-list": (Role.VIEWER, {}, "get"),
+    "import-map": (Role.MARKETER, {"pk": "import_draft"}, "get"),
+    "import-column": (Role.MARKETER, {"pk": "import_draft", "index": "column"}, "get"),
+    "import-review": (Role.VIEWER, {"pk": "import"}, "get"),
+    "import-run": (Role.MARKETER, {"pk": "import_draft"}, "post"),
+    "import-errors": (Role.VIEWER, {"pk": "import"}, "get"),
+    "import-action": (Role.MARKETER, {"pk": "import", "action": "import_action"}, "post"),
+    "export-list": (Role.MARKETER, {}, "get"),
+    "export-new": (Role.MARKETER, {}, "get"),
+    "export-download": (Role.MARKETER, {"pk": "export"}, "get"),
 }
 API_PREFIX = "api/v1/"
 
@@ -91,9 +103,12 @@ def test_every_guarded_view_declares_its_role():
 
 
 @pytest.fixture
-def samples(cast):
+def samples(cast, settings, tmp_path):
     from activity.services import Actor
     from apitokens.services import api_token_create
+    from exports.models import Export, ExportFormat, ExportSource, ExportStatus
+    from imports.models import Import, ImportStatus
+    from imports.services import import_upload
     from segments.services import segment_create
     from tests.factories import CustomerFactory, CustomFieldFactory, TagFactory
 
@@ -110,7 +125,38 @@ def samples(cast):
         tz="UTC",
     )
 
+    # A draft still in the wizard, with its uploaded file (map, column check, run), and a
+    # finished import (review, error report, cancel: refused with a message, so a redirect).
+    settings.IMPORTS_DIR = tmp_path / "imports"
+    draft = import_upload(
+        chunks=[b"id,email\nu1,a@example.com\n"],
+        file_name="sweep.csv",
+        actor=Actor.system("sweep"),
+    )
+    finished = Import.objects.create(
+        file_name="done.csv", status=ImportStatus.COMPLETED, headers=["id"], mapping=["id"]
+    )
+    # A ready export of the marketer's, its file in place.
+    settings.EXPORTS_DIR = tmp_path / "exports"
+    settings.EXPORTS_DIR.mkdir()
+    (settings.EXPORTS_DIR / "export-sweep.csv").write_text("id\nu1\n")
+    export = Export.objects.create(
+        member=cast[Role.MARKETER],
+        source=ExportSource.ALL,
+        description="All customers",
+        format=ExportFormat.CSV,
+        columns=["user_id"],
+        status=ExportStatus.READY,
+        file_path="export-sweep.csv",
+        size=6,
+    )
+
     return {
+        "import_draft": draft.pk,
+        "column": 0,
+        "import": finished.pk,
+        "import_action": "cancel",
+        "export": export.pk,
         "customer": CustomerFactory().pk,
         "member": cast[Role.VIEWER].pk,
         "token": api_token_create(member=cast[Role.VIEWER], name="sweep")[0].pk,
