@@ -84,7 +84,10 @@ class FileAnalysis:
                 clean(value)
             except ValueError as exc:
                 info.problems += 1
-                info.first_problem = info.first_problem or f"“{value[:60]}”: {exc}"
+                message = str(exc)
+                if value[:60] not in message:  # most messages quote the value themselves
+                    message = f"“{value[:60]}”: {message}"
+                info.first_problem = info.first_problem or message
         return info
 
     def columns(self, mapping: list[str]) -> list[ColumnInfo]:

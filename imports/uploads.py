@@ -28,4 +28,7 @@ def limit_uploads(request: HttpRequest) -> None:
 
 
 def too_big_message() -> str:
-    return f"The file is too large; the limit is {settings.IMPORTS_MAX_BYTES // (1024 * 1024)} MB."
+    from imports.reader import size_text
+
+    limit = size_text(settings.IMPORTS_MAX_BYTES)
+    return f"The file is too large; files must be smaller than {limit}."

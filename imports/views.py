@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
@@ -19,7 +20,7 @@ from customers.profile import STANDARD_FIELDS
 from imports import selectors
 from imports.analysis import FileAnalysis, target_choices
 from imports.models import Import, ImportStatus
-from imports.reader import FileRejected
+from imports.reader import FileRejected, size_text
 from imports.report import report_lines
 from imports.services import (
     ImportInvalid,
@@ -69,11 +70,10 @@ def _draft(pk: int) -> Import:
 @marketer_required
 @require_http_methods(["GET", "POST"])
 def import_new(request: MemberRequest) -> HttpResponse:
-    error = ""
     if request.method == "POST":
         limit_uploads(request)
         return _upload(request)
-    return render(request, "imports/new.html", {"error": error})
+    return render(request, "imports/new.html", _new_context())
 
 
 @csrf_protect
@@ -92,7 +92,15 @@ def _upload(request: MemberRequest) -> HttpResponse:
             error = exc.message
         else:
             return redirect("import-map", imp.pk)
-    return render(request, "imports/new.html", {"error": error}, status=422)
+    return render(request, "imports/new.html", _new_context(error), status=422)
+
+
+def _new_context(error: str = "") -> dict:
+    return {
+        "error": error,
+        "max_size": size_text(settings.IMPORTS_MAX_BYTES),
+        "max_columns": settings.IMPORTS_MAX_COLUMNS,
+    }
 
 
 @member_required

@@ -203,7 +203,7 @@ def test_a_file_over_the_limit_is_413_and_nothing_is_kept(upload, settings, impo
     assert len(data) > settings.IMPORTS_MAX_BYTES
     response = upload(data)
     assert response.status_code == 413, response.content
-    assert response.json()["detail"] == "The file is too large; the limit is 2 MB."
+    assert response.json()["detail"] == "The file is too large; files must be smaller than 2 MB."
     assert not Import.objects.exists() and not files_in(imports_dir)
 
 
