@@ -33,21 +33,44 @@ class CustomerTag(models.Model):
     """A tag on a customer, with when and by what it was added (segments ask "tagged within
     the last 7 days"). Foreign keys cascade in the database so bulk erasure is one statement."""
 
+    # No index of their own: the unique (customer, tag) and (tag, added_at) indexes lead with
+    # them. Every index here is paid per assignment, and an import adds a million at a time.
     customer = models.ForeignKey(
-        "customers.Customer", on_delete=models.DB_CASCADE, related_name="customer_tags"
+        "customers.Customer",
+        on_delete=models.DB_CASCADE,
+        related_name="customer_tags",
+        db_index=False,
     )
-    tag = models.ForeignKey(Tag, on_delete=models.DB_CASCADE, related_name="customer_tags")
+    tag = models.ForeignKey(
+        Tag, on_delete=models.DB_CASCADE, related_name="customer_tags", db_index=False
+    )
     added_at = models.DateTimeField(default=timezone.now)
+    # Mostly empty: indexed only where set (deleting a member or token finds its rows there).
     added_by = models.ForeignKey(
-        "members.Member", null=True, blank=True, on_delete=models.DB_SET_NULL, related_name="+"
+        "members.Member",
+        null=True,
+        blank=True,
+        on_delete=models.DB_SET_NULL,
+        related_name="+",
+        db_index=False,
     )
     added_by_token = models.ForeignKey(
-        "apitokens.ApiToken", null=True, blank=True, on_delete=models.DB_SET_NULL, related_name="+"
+        "apitokens.ApiToken",
+        null=True,
+        blank=True,
+        on_delete=models.DB_SET_NULL,
+        related_name="+",
+        db_index=False,
     )
     source = models.CharField(max_length=8, choices=Source.choices, default=Source.UI)
     # The import that added it, so undoing the import removes exactly the tags it added.
     added_by_import = models.ForeignKey(
-        "imports.Import", null=True, blank=True, on_delete=models.DB_SET_NULL, related_name="+"
+        "imports.Import",
+        null=True,
+        blank=True,
+        on_delete=models.DB_SET_NULL,
+        related_name="+",
+        db_index=False,
     )
 
     class Meta:
@@ -60,6 +83,16 @@ class CustomerTag(models.Model):
                 fields=["added_by_import"],
                 name="customer_tag_import_idx",
                 condition=models.Q(added_by_import__isnull=False),
+            ),
+            models.Index(
+                fields=["added_by"],
+                name="customer_tag_member_idx",
+                condition=models.Q(added_by__isnull=False),
+            ),
+            models.Index(
+                fields=["added_by_token"],
+                name="customer_tag_token_idx",
+                condition=models.Q(added_by_token__isnull=False),
             ),
         ]
 
