@@ -27,6 +27,7 @@ from imports.services import (
     import_start,
     import_undo,
     import_upload,
+    mapping_from,
 )
 from imports.uploads import limit_uploads, too_big_message
 from members.roles import Role
@@ -92,28 +93,6 @@ def _json_field(request: HttpRequest, name: str) -> Any:
         raise Invalid([{"field": name, "message": "Must be JSON."}]) from None
 
 
-def _mapping(imp: Import, raw: Any) -> list[str]:
-    """A list with one target per column, or an object {header: target}; columns left out
-    keep the suggested target."""
-    if raw is None:
-        return list(imp.mapping)
-    if isinstance(raw, list) and all(isinstance(t, str) for t in raw):
-        return raw
-    if isinstance(raw, dict) and all(isinstance(t, str) for t in raw.values()):
-        unknown = [h for h in raw if h not in imp.headers]
-        if unknown:
-            raise Invalid([{"field": "mapping", "message": f"No column named “{unknown[0]}”."}])
-        return [raw.get(h, t) for h, t in zip(imp.headers, imp.mapping, strict=True)]
-    raise Invalid(
-        [
-            {
-                "field": "mapping",
-                "message": "Must be a list of targets or an object of column header → target.",
-            }
-        ]
-    )
-
-
 def _options(raw: Any) -> tuple[list[str], list[str]]:
     """(tags, fill_empty). ``tag``: the import's own tag (default "Import <time>"; null for
     none); ``tags``: more tag names; ``fill_empty``: headers that only fill empty values."""
@@ -160,7 +139,7 @@ def import_create(request: HttpRequest):
     except FileRejected as exc:
         raise Invalid([{"field": "file", "message": exc.message}]) from None
     try:
-        import_configure(imp=imp, mapping=_mapping(imp, mapping), tags=tags, fill_empty=fill)
+        import_configure(imp=imp, mapping=mapping_from(imp, mapping), tags=tags, fill_empty=fill)
         imp = import_start(imp=imp, actor=actor, dry_run=dry_run)
     except (ImportInvalid, Invalid) as exc:
         import_discard(imp)

@@ -8,15 +8,10 @@ from collections.abc import Iterator
 
 from django.db.models import Q
 
-from customers.export import escape_cell
+from customers.export import _Echo, escape_cell
 from imports.models import Import, StagedRow
 
 _BATCH = 2000
-
-
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
 
 
 def _id_column(imp: Import) -> int | None:

@@ -98,6 +98,23 @@ def _targets_check(imp: Import, mapping: list[str]) -> None:
                 )
 
 
+def mapping_from(imp: Import, raw: object) -> list[str]:
+    """A mapping as clients give it: a list with one target per column, or an object
+    {header: target} where columns left out keep their suggested target."""
+    if raw is None:
+        return list(imp.mapping)
+    if isinstance(raw, list) and all(isinstance(t, str) for t in raw):
+        return raw
+    if isinstance(raw, dict) and all(isinstance(t, str) for t in raw.values()):
+        unknown = [h for h in raw if h not in imp.headers]
+        if unknown:
+            raise ImportInvalid(f"No column named “{unknown[0]}”.", "mapping")
+        return [raw.get(h, t) for h, t in zip(imp.headers, imp.mapping, strict=True)]
+    raise ImportInvalid(
+        "The mapping is a list of targets or an object of column header → target.", "mapping"
+    )
+
+
 def import_configure(
     *,
     imp: Import,
@@ -137,7 +154,7 @@ def import_start(*, imp: Import, actor: Actor, dry_run: bool = False) -> Import:
         imp = Import.objects.select_for_update().get(pk=imp.pk)
         if imp.status != ImportStatus.DRAFT and not (imp.dry_run and imp.finished):
             raise ImportInvalid("This import has already started.")
-        if not import_file(imp).exists():
+        if not imp.file_path or not import_file(imp).is_file():
             raise ImportInvalid("The uploaded file is gone; upload it again.")
         StagedRow.objects.filter(import_id=imp.pk).delete()
         for name in (
@@ -285,7 +302,24 @@ def imports_sweep() -> dict[str, int]:
             resumed += 1
     with transaction.atomic():
         imports_start_next()
-    return {"resumed": resumed, "failed": failed}
+    return {"resumed": resumed, "failed": failed, "discarded": _abandoned_discard()}
+
+
+ABANDONED_AFTER = timedelta(days=1)
+
+
+def _abandoned_discard() -> int:
+    """Uploads left in the wizard for a day lose their file: a draft goes entirely, a dry run
+    that was never imported keeps its row (and report) but can no longer be started."""
+    before = timezone.now() - ABANDONED_AFTER
+    drafts = list(Import.objects.filter(status=ImportStatus.DRAFT, created_at__lt=before))
+    for imp in drafts:
+        import_discard(imp)
+    dry = Import.objects.filter(dry_run=True, finished_at__lt=before).exclude(file_path="")
+    for imp in dry:
+        file_remove(imp)
+    dry.update(file_path="")
+    return len(drafts)
 
 
 def _runner_busy(import_id: int) -> bool:

@@ -99,7 +99,7 @@ def typed_blocks(
         pending: deque[tuple[Block, Future[str]]] = deque()
         for block in blocks:
             pending.append((block, pool.submit(_type_block, import_id, width, block.rows)))
-            if len(pending) >= processes * 3:
+            if len(pending) >= processes * 8:  # enough queued to cover a COPY and commit
                 done, future = pending.popleft()
                 yield done, future.result()
         while pending:

@@ -20,7 +20,7 @@ from customers.profile import STANDARD_FIELDS
 from imports import selectors
 from imports.analysis import FileAnalysis, target_choices
 from imports.models import Import, ImportStatus
-from imports.reader import FileRejected, size_text
+from imports.reader import Dialect, FileRejected, size_text
 from imports.report import report_lines
 from imports.services import (
     ImportInvalid,
@@ -37,15 +37,6 @@ from tags.models import Tag
 from workbench.http import MemberRequest
 
 REVIEW_ERRORS = 20
-ENCODINGS = {
-    "utf-8": "UTF-8",
-    "utf-8-sig": "UTF-8 with BOM",
-    "utf-16": "UTF-16",
-    "utf-16-le": "UTF-16 (little-endian)",
-    "utf-16-be": "UTF-16 (big-endian)",
-    "cp1252": "Windows-1252",
-}
-DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab"}
 
 
 def _get(pk: int) -> Import:
@@ -137,8 +128,7 @@ def _map_context(imp: Import, mapping: list[str], error: str = "", field: str = 
         "chosen_tags": chosen,
         "error": error,
         "error_field": field,
-        "encoding_label": ENCODINGS.get(imp.encoding, imp.encoding),
-        "delimiter_label": DELIMITERS.get(imp.delimiter, repr(imp.delimiter)),
+        "dialect": Dialect(imp.encoding, imp.delimiter),
     }
 
 

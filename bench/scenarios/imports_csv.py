@@ -27,27 +27,44 @@ from bench.scenarios import register, row_count
 from bench.timing import Figure, fmt_seconds, ratio_line
 
 STANDARD = [
-    "name", "first_name", "last_name", "email", "phone", "city", "country", "region",
-    "timezone", "external_id", "user_type",
+    "name",
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "city",
+    "country",
+    "region",
+    "timezone",
+    "external_id",
+    "user_type",
 ]
 CUSTOM = [
-    "plan", "interests", "lifetime_value", "loyalty_points", "birthday", "signup_date",
-    "newsletter", "churn_risk",
+    "plan",
+    "interests",
+    "lifetime_value",
+    "loyalty_points",
+    "birthday",
+    "signup_date",
+    "newsletter",
+    "churn_risk",
 ]
 FIRST = ["Ada", "Ben", "Chen", "Dara", "Emma", "Hugo", "Lina", "Omar", "Rosa", "Yara"]
 LAST = ["Costa", "Ito", "Meyer", "Novak", "Okafor", "Patel", "Santos", "Weber"]
 PLACES = [
-    ("Lisbon", "PT", "Lisboa", "Europe/Lisbon", "+35191"),
-    ("Berlin", "DE", "Berlin", "Europe/Berlin", "+4915"),
-    ("Austin", "US", "Texas", "America/Chicago", "+1512"),
-    ("Paris", "FR", "Île-de-France", "Europe/Paris", "+336"),
+    ("Lisbon", "PT", "LI", "Europe/Lisbon", "+35191"),
+    ("Berlin", "DE", "BE", "Europe/Berlin", "+4915"),
+    ("Austin", "US", "TX", "America/Chicago", "+1512"),
+    ("Paris", "FR", "IDF", "Europe/Paris", "+336"),
 ]
 MEMORY_TARGET_MB = 500
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--baseline-size", type=row_count, default=100_000,
+        "--baseline-size",
+        type=row_count,
+        default=100_000,
         help="rows for the django-import-export baseline (default 100k; 0 skips it)",
     )
     parser.add_argument("--wide", action="store_true", help="also the 128 MB, 99-column file")
@@ -56,10 +73,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _phone(prefix: str, k: int) -> str:
     digits = {"+35191": 7, "+4915": 9, "+1512": 7, "+336": 8}[prefix]
-    return f"{prefix}{k % 10**digits:0{digits}d}" if prefix != "+1512" else f"+1512555{k % 10000:04d}"
+    if prefix == "+1512":
+        return f"+1512555{k % 10000:04d}"
+    return f"{prefix}{k % 10**digits:0{digits}d}"
 
 
 def write_file(path: Path, rows: int, seed: int) -> None:
+    """Compact but realistic rows (~125 bytes): a million of them stay under the 128 MB upload
+    limit, as the issue's file must. Some cells are empty, as in real exports."""
     rng = random.Random(seed)
     with path.open("w", newline="", encoding="utf-8") as out:
         writer = csv.writer(out)
@@ -67,16 +88,30 @@ def write_file(path: Path, rows: int, seed: int) -> None:
         for k in range(rows):
             first, last = rng.choice(FIRST), rng.choice(LAST)
             city, country, region, tz, phone = rng.choice(PLACES)
-            writer.writerow([
-                f"imp-{k:07d}", f"{first} {last}", first, last,
-                f"{first}.{last}.{k}@example.com".lower(), _phone(phone, k), city, country,
-                region, tz, f"ext-{k}", "live" if k % 50 else "test",
-                rng.choice(["free", "basic", "pro"]), rng.choice(["music,travel", "sport", ""]),
-                f"{rng.randint(0, 500000) / 100:.2f}", rng.randint(0, 5000),
-                f"19{rng.randint(50, 99)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
-                f"2025-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
-                rng.choice(["yes", "no", "true", "false"]), f"{rng.random():.3f}",
-            ])
+            writer.writerow(
+                [
+                    f"{k:07d}",
+                    f"{first} {last}" if k % 3 else "",
+                    first,
+                    last,
+                    f"{first[0]}{last}{k}@x.io".lower(),
+                    _phone(phone, k) if k % 2 else "",
+                    city,
+                    country,
+                    region if k % 4 == 0 else "",
+                    tz if k % 5 == 0 else "",
+                    f"x{k}",
+                    "live" if k % 50 else "test",
+                    rng.choice(["free", "pro"]),
+                    rng.choice(["music", "sport", ""]),
+                    rng.randint(0, 9999),
+                    rng.randint(0, 5000),
+                    f"19{rng.randint(50, 99)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
+                    f"2025-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
+                    rng.choice(["yes", "no"]),
+                    f"{rng.random():.2f}",
+                ]
+            )
 
 
 def write_wide(path: Path, target_bytes: int, seed: int) -> int:
@@ -90,12 +125,23 @@ def write_wide(path: Path, target_bytes: int, seed: int) -> int:
         while out.tell() < target_bytes - 4096:
             first, last = rng.choice(FIRST), rng.choice(LAST)
             city, country, region, tz, phone = rng.choice(PLACES)
-            writer.writerow([
-                f"wide-{rows:07d}", f"{first} {last}", first, last,
-                f"{first}.{last}.w{rows}@example.com".lower(), _phone(phone, rows), city,
-                country, region, tz, f"ext-{rows}", "live",
-                *(f"{rng.choice(words)}-{rng.randint(0, 99999)}" for _ in range(87)),
-            ])
+            writer.writerow(
+                [
+                    f"wide-{rows:07d}",
+                    f"{first} {last}",
+                    first,
+                    last,
+                    f"{first}.{last}.w{rows}@example.com".lower(),
+                    _phone(phone, rows),
+                    city,
+                    country,
+                    region,
+                    tz,
+                    f"ext-{rows}",
+                    "live",
+                    *(f"{rng.choice(words)}-{rng.randint(0, 99999)}" for _ in range(87)),
+                ]
+            )
             rows += 1
     return rows
 
@@ -108,7 +154,8 @@ def _fields(wide: bool) -> None:
     if wide:
         for i in range(87):
             CustomField.objects.get_or_create(
-                name=f"wide_{i:02d}", defaults={"label": f"Wide {i:02d}", "type": CustomFieldType.TEXT}
+                name=f"wide_{i:02d}",
+                defaults={"label": f"Wide {i:02d}", "type": CustomFieldType.TEXT},
             )
 
 
@@ -128,14 +175,19 @@ def run_command(path: Path, env: dict) -> tuple[float, float, str]:
     started = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "manage.py", "import_customers", str(path), "--tag", "bench import"],
-        env=env, capture_output=True, text=True, check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     elapsed = time.perf_counter() - started
     if done.returncode:
         raise SystemExit(f"import_customers failed:\n{done.stdout}\n{done.stderr}")
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     # ru_maxrss of children is the largest child so far: a later, smaller child shows the same.
-    summary = [line for line in done.stdout.splitlines() if line.startswith(("Completed", "Failed"))]
+    summary = [
+        line for line in done.stdout.splitlines() if line.startswith(("Completed", "Failed"))
+    ]
     return elapsed, max(peak, before) / 1024, summary[-1] if summary else done.stdout[-200:]
 
 
@@ -210,43 +262,66 @@ def run(args: argparse.Namespace) -> None:
             seconds, peak, summary = run_command(path, env)
             fresh.append(seconds)
             peaks.append(peak)
-            print(f"  new customers run {i + 1}/{args.repeat}: {fmt_seconds(seconds)}, peak"
-                  f" {peak:,.0f} MB — {summary}", flush=True)
+            print(
+                f"  new customers run {i + 1}/{args.repeat}: {fmt_seconds(seconds)}, peak"
+                f" {peak:,.0f} MB — {summary}",
+                flush=True,
+            )
             seconds, peak, summary = run_command(path, env)
             again.append(seconds)
             peaks.append(peak)
-            print(f"  unchanged re-import run {i + 1}/{args.repeat}: {fmt_seconds(seconds)}, peak"
-                  f" {peak:,.0f} MB — {summary}", flush=True)
+            print(
+                f"  unchanged re-import run {i + 1}/{args.repeat}: {fmt_seconds(seconds)}, peak"
+                f" {peak:,.0f} MB — {summary}",
+                flush=True,
+            )
         new_fig = Figure("import 1M new customers (20 columns)", args.size, fresh)
         again_fig = Figure("re-import unchanged", args.size, again)
         print(new_fig.line() + f"  target ≤ 30 s: {'met' if new_fig.median <= 30 else 'MISSED'}")
-        print(again_fig.line() + f"  target ≤ 15 s: {'met' if again_fig.median <= 15 else 'MISSED'}")
+        print(
+            again_fig.line() + f"  target ≤ 15 s: {'met' if again_fig.median <= 15 else 'MISSED'}"
+        )
         if args.baseline_size:
             base = []
             for i in range(args.repeat):
                 _empty()
                 base.append(baseline_import_export(path, args.baseline_size))
-                print(f"  django-import-export run {i + 1}/{args.repeat}:"
-                      f" {fmt_seconds(base[-1])}", flush=True)
+                print(
+                    f"  django-import-export run {i + 1}/{args.repeat}: {fmt_seconds(base[-1])}",
+                    flush=True,
+                )
             base_fig = Figure("django-import-export bulk mode", args.baseline_size, base)
             print(base_fig.line())
             ratio = new_fig.rate / base_fig.rate
-            print(ratio_line(new_fig, base_fig) + f"  target ≥ 20x: {'met' if ratio >= 20 else 'MISSED'}")
+            print(
+                ratio_line(new_fig, base_fig)
+                + f"  target ≥ 20x: {'met' if ratio >= 20 else 'MISSED'}"
+            )
         if args.wide:
             wide = Path(tmp) / "wide.csv"
             rows = write_wide(wide, 128 * 2**20 - 1, args.seed)
-            print(f"file: {rows:,} rows × 99 columns, {wide.stat().st_size / 2**20:,.1f} MB", flush=True)
+            print(
+                f"file: {rows:,} rows × 99 columns, {wide.stat().st_size / 2**20:,.1f} MB",
+                flush=True,
+            )
             times = []
             for i in range(args.repeat):
                 _empty()
                 seconds, peak, summary = run_command(wide, env)
                 times.append(seconds)
                 peaks.append(peak)
-                print(f"  wide run {i + 1}/{args.repeat}: {fmt_seconds(seconds)}, peak"
-                      f" {peak:,.0f} MB — {summary}", flush=True)
+                print(
+                    f"  wide run {i + 1}/{args.repeat}: {fmt_seconds(seconds)}, peak"
+                    f" {peak:,.0f} MB — {summary}",
+                    flush=True,
+                )
             wide_fig = Figure("import 128 MB × 99 columns", rows, times)
-            print(wide_fig.line() + f"  target ≤ 60 s: {'met' if wide_fig.median <= 60 else 'MISSED'}")
+            print(
+                wide_fig.line() + f"  target ≤ 60 s: {'met' if wide_fig.median <= 60 else 'MISSED'}"
+            )
         top = max(peaks)
-        print(f"peak memory of an import process: {top:,.0f} MB  target ≤ {MEMORY_TARGET_MB} MB:"
-              f" {'met' if top <= MEMORY_TARGET_MB else 'MISSED'}")
+        print(
+            f"peak memory of an import process: {top:,.0f} MB  target ≤ {MEMORY_TARGET_MB} MB:"
+            f" {'met' if top <= MEMORY_TARGET_MB else 'MISSED'}"
+        )
     _empty()

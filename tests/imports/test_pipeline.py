@@ -13,6 +13,7 @@ from datetime import timedelta
 
 import psycopg
 import pytest
+import time_machine
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -959,3 +960,19 @@ def test_the_error_report_lists_each_problem_with_the_row_escaping_formulas(fiel
     assert imp.failed == 3
     assert customer("b").name == "@Bob"
     assert customer("c").name == "+1 cmd"
+
+
+def test_the_sweep_discards_uploads_abandoned_in_the_wizard():
+    draft = services.import_upload(chunks=[b"id,name\na,Ann\n"], file_name="left.csv", actor=SYSTEM)
+    dry = make_import(csv_text("id,name", "b,Bo"), dry_run=True)
+    assert pipeline.import_file(dry).is_file()
+
+    with time_machine.travel(timezone.now() + timedelta(days=2)):
+        result = services.imports_sweep()
+
+    assert result["discarded"] == 1
+    assert not Import.objects.filter(pk=draft.pk).exists()
+    dry.refresh_from_db()
+    assert dry.file_path == "" and dry.status == ImportStatus.COMPLETED
+    with pytest.raises(services.ImportInvalid, match="upload it again"):
+        services.import_start(imp=dry, actor=SYSTEM)

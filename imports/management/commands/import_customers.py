@@ -22,6 +22,7 @@ from imports.services import (
     import_discard,
     import_start,
     import_upload,
+    mapping_from,
 )
 
 
@@ -103,14 +104,7 @@ def _mapping(imp: Import, raw: str | None) -> list[str]:
         value = json.loads(raw)
     except ValueError:
         raise ImportInvalid("--mapping must be JSON.") from None
-    if isinstance(value, list):
-        return [str(v) for v in value]
-    if isinstance(value, dict):
-        unknown = [h for h in value if h not in imp.headers]
-        if unknown:
-            raise ImportInvalid(f"--mapping names a column the file does not have: {unknown[0]}")
-        return [str(value.get(h, t)) for h, t in zip(imp.headers, imp.mapping, strict=True)]
-    raise ImportInvalid("--mapping must be a JSON object or list.")
+    return mapping_from(imp, value)
 
 
 def _bar(imp: Import) -> None:
