@@ -111,7 +111,7 @@ def mapping_from(imp: Import, raw: object) -> list[str]:
             raise ImportInvalid(f"No column named “{unknown[0]}”.", "mapping")
         return [raw.get(h, t) for h, t in zip(imp.headers, imp.mapping, strict=True)]
     raise ImportInvalid(
-        "The mapping is a list of targets or an object of column header → target.", "mapping"
+        "Must be a list of targets or an object of column header → target.", "mapping"
     )
 
 

@@ -97,8 +97,8 @@ def test_failed_rows_point_to_the_error_report(write):
     ("args", "message"),
     [
         (["--mapping", "{nope"], "--mapping must be JSON."),
-        (["--mapping", '"id"'], "--mapping must be a JSON object or list."),
-        (["--mapping", '{"Nope": "id"}'], "--mapping names a column the file does not have: Nope"),
+        (["--mapping", '"id"'], "Must be a list of targets"),
+        (["--mapping", '{"Nope": "id"}'], "No column named “Nope”"),
         (["--mapping", '["id"]'], "The mapping has 1 entries; the file has 3 columns."),
         (["--mapping", '{"id": "skip"}'], "Map one column to the user ID (id); it is required."),
         (["--tag", "x" * 101], "100"),

@@ -794,7 +794,7 @@ def test_the_sweep_resumes_a_stale_import_then_fails_it_after_the_last_attempt(
     for attempt in (1, 2):
         sent.clear()
         with django_capture_on_commit_callbacks(execute=True):
-            assert services.imports_sweep() == {"resumed": 1, "failed": 0}
+            assert services.imports_sweep() == {"resumed": 1, "failed": 0, "discarded": 0}
         imp.refresh_from_db()
         assert (imp.status, imp.attempts) == (ImportStatus.RUNNING, attempt)
         assert imp.heartbeat_at > timezone.now() - timedelta(minutes=1)
@@ -802,7 +802,7 @@ def test_the_sweep_resumes_a_stale_import_then_fails_it_after_the_last_attempt(
         # The resumed worker died too.
         Import.objects.filter(pk=imp.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1))
 
-    assert services.imports_sweep() == {"resumed": 0, "failed": 1}
+    assert services.imports_sweep() == {"resumed": 0, "failed": 1, "discarded": 0}
     imp.refresh_from_db()
     assert (imp.status, imp.attempts) == (ImportStatus.FAILED, 3)
     assert imp.message.startswith(
@@ -816,7 +816,7 @@ def test_the_sweep_leaves_a_fresh_or_locked_import_alone(sent):
     stale = running_import()
     with other_session() as other:
         other.execute("SELECT pg_advisory_lock(%s, %s)", [pipeline.RUNNER_LOCK, stale.pk])
-        assert services.imports_sweep() == {"resumed": 0, "failed": 0}
+        assert services.imports_sweep() == {"resumed": 0, "failed": 0, "discarded": 0}
     for imp in (fresh, stale):
         imp.refresh_from_db()
         assert (imp.status, imp.attempts) == (ImportStatus.RUNNING, 0)

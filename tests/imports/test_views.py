@@ -179,7 +179,7 @@ def test_map_page_shows_the_first_rows_and_the_suggested_targets(marketer_client
     assert response.status_code == 200
     page = html(response)
     assert "Map the columns of people.csv" in page
-    assert "UTF-8" in page and "comma separated" in page
+    assert "UTF-8" in page and "comma-separated" in page
     for cell in ("ann@example.com", "Rome", "u3"):
         assert f"<td>{cell}</td>" in page
     for target in ("id", "name", "email", "city"):
