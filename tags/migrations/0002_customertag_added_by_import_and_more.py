@@ -6,23 +6,32 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('apitokens', '0002_alter_apitoken_created_by_alter_apitoken_member'),
-        ('customers', '0002_profile_custom_fields'),
-        ('imports', '0001_initial'),
-        ('tags', '0001_initial'),
+        ("apitokens", "0002_alter_apitoken_created_by_alter_apitoken_member"),
+        ("customers", "0002_profile_custom_fields"),
+        ("imports", "0001_initial"),
+        ("tags", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='customertag',
-            name='added_by_import',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.DB_SET_NULL, related_name='+', to='imports.import'),
+            model_name="customertag",
+            name="added_by_import",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.DB_SET_NULL,
+                related_name="+",
+                to="imports.import",
+            ),
         ),
         migrations.AddIndex(
-            model_name='customertag',
-            index=models.Index(condition=models.Q(('added_by_import__isnull', False)), fields=['added_by_import'], name='customer_tag_import_idx'),
+            model_name="customertag",
+            index=models.Index(
+                condition=models.Q(("added_by_import__isnull", False)),
+                fields=["added_by_import"],
+                name="customer_tag_import_idx",
+            ),
         ),
     ]

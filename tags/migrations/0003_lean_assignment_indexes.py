@@ -6,47 +6,85 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('apitokens', '0002_alter_apitoken_created_by_alter_apitoken_member'),
-        ('customers', '0002_profile_custom_fields'),
-        ('imports', '0001_initial'),
-        ('tags', '0002_customertag_added_by_import_and_more'),
+        ("apitokens", "0002_alter_apitoken_created_by_alter_apitoken_member"),
+        ("customers", "0002_profile_custom_fields"),
+        ("imports", "0001_initial"),
+        ("tags", "0002_customertag_added_by_import_and_more"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='customertag',
-            name='added_by',
-            field=models.ForeignKey(blank=True, db_index=False, null=True, on_delete=django.db.models.deletion.DB_SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="customertag",
+            name="added_by",
+            field=models.ForeignKey(
+                blank=True,
+                db_index=False,
+                null=True,
+                on_delete=django.db.models.deletion.DB_SET_NULL,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AlterField(
-            model_name='customertag',
-            name='added_by_import',
-            field=models.ForeignKey(blank=True, db_index=False, null=True, on_delete=django.db.models.deletion.DB_SET_NULL, related_name='+', to='imports.import'),
+            model_name="customertag",
+            name="added_by_import",
+            field=models.ForeignKey(
+                blank=True,
+                db_index=False,
+                null=True,
+                on_delete=django.db.models.deletion.DB_SET_NULL,
+                related_name="+",
+                to="imports.import",
+            ),
         ),
         migrations.AlterField(
-            model_name='customertag',
-            name='added_by_token',
-            field=models.ForeignKey(blank=True, db_index=False, null=True, on_delete=django.db.models.deletion.DB_SET_NULL, related_name='+', to='apitokens.apitoken'),
+            model_name="customertag",
+            name="added_by_token",
+            field=models.ForeignKey(
+                blank=True,
+                db_index=False,
+                null=True,
+                on_delete=django.db.models.deletion.DB_SET_NULL,
+                related_name="+",
+                to="apitokens.apitoken",
+            ),
         ),
         migrations.AlterField(
-            model_name='customertag',
-            name='customer',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.DB_CASCADE, related_name='customer_tags', to='customers.customer'),
+            model_name="customertag",
+            name="customer",
+            field=models.ForeignKey(
+                db_index=False,
+                on_delete=django.db.models.deletion.DB_CASCADE,
+                related_name="customer_tags",
+                to="customers.customer",
+            ),
         ),
         migrations.AlterField(
-            model_name='customertag',
-            name='tag',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.DB_CASCADE, related_name='customer_tags', to='tags.tag'),
+            model_name="customertag",
+            name="tag",
+            field=models.ForeignKey(
+                db_index=False,
+                on_delete=django.db.models.deletion.DB_CASCADE,
+                related_name="customer_tags",
+                to="tags.tag",
+            ),
         ),
         migrations.AddIndex(
-            model_name='customertag',
-            index=models.Index(condition=models.Q(('added_by__isnull', False)), fields=['added_by'], name='customer_tag_member_idx'),
+            model_name="customertag",
+            index=models.Index(
+                condition=models.Q(("added_by__isnull", False)),
+                fields=["added_by"],
+                name="customer_tag_member_idx",
+            ),
         ),
         migrations.AddIndex(
-            model_name='customertag',
-            index=models.Index(condition=models.Q(('added_by_token__isnull', False)), fields=['added_by_token'], name='customer_tag_token_idx'),
+            model_name="customertag",
+            index=models.Index(
+                condition=models.Q(("added_by_token__isnull", False)),
+                fields=["added_by_token"],
+                name="customer_tag_token_idx",
+            ),
         ),
     ]
