@@ -204,10 +204,10 @@ def _stage(imp: Import, progress: Progress | None) -> None:
     )
     chunk: list[str] = []
     count, last = 0, imp.staged_through
-    for block, text in typed:
+    for done, text in typed:
         chunk.append(text)
-        count += len(block.rows)
-        last = block.last
+        count += done.count
+        last = done.last
         if count >= settings.IMPORTS_CHUNK_ROWS:
             _stage_commit(imp, chunk, count, last)
             chunk, count = [], 0

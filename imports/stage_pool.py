@@ -37,8 +37,17 @@ class Block:
     rows: list[tuple[int, list[str], str]]
 
     @property
-    def last(self) -> int:
-        return self.rows[-1][0]
+    def done(self) -> Done:
+        return Done(len(self.rows), self.rows[-1][0])
+
+
+@dataclass(frozen=True)
+class Done:
+    """What a typed block covered: how many rows, up to which row number. (The rows themselves
+    are not kept once sent, so the blocks in flight cost only their COPY text.)"""
+
+    count: int
+    last: int
 
 
 def _setup(headers: list[str], mapping: list[str], specs: list[tuple[str, str, str]]) -> None:
@@ -79,15 +88,16 @@ def typed_blocks(
     blocks: Iterable[Block],
     *,
     processes: int,
-) -> Iterator[tuple[Block, str]]:
-    """(block, its COPY text) in file order; ``processes`` ≤ 1 types them in this process."""
+) -> Iterator[tuple[Done, str]]:
+    """(what a block covered, its COPY text) in file order; ``processes`` ≤ 1 types them in
+    this process."""
     from imports.rows import columns_for, rows_typed
 
     width = len(headers)
     if processes <= 1:
         columns = columns_for(list(headers), list(mapping), specs)
         for block in blocks:
-            yield block, rows_typed(import_id, width, columns, block.rows)
+            yield block.done, rows_typed(import_id, width, columns, block.rows)
         return
     spec_list = [(s.name, s.type, s.label) for s in specs.values()]
     with ProcessPoolExecutor(
@@ -96,10 +106,10 @@ def typed_blocks(
         initializer=_setup,
         initargs=(list(headers), list(mapping), spec_list),
     ) as pool:
-        pending: deque[tuple[Block, Future[str]]] = deque()
+        pending: deque[tuple[Done, Future[str]]] = deque()
         for block in blocks:
-            pending.append((block, pool.submit(_type_block, import_id, width, block.rows)))
-            if len(pending) >= processes * 8:  # enough queued to cover a COPY and commit
+            pending.append((block.done, pool.submit(_type_block, import_id, width, block.rows)))
+            if len(pending) >= processes * 4:  # enough queued to cover a COPY and commit
                 done, future = pending.popleft()
                 yield done, future.result()
         while pending:

@@ -275,7 +275,7 @@ def run(args: argparse.Namespace) -> None:
                 f" {peak:,.0f} MB — {summary}",
                 flush=True,
             )
-        new_fig = Figure("import 1M new customers (20 columns)", args.size, fresh)
+        new_fig = Figure("import new customers (20 columns)", args.size, fresh)
         again_fig = Figure("re-import unchanged", args.size, again)
         print(new_fig.line() + f"  target ≤ 30 s: {'met' if new_fig.median <= 30 else 'MISSED'}")
         print(
