@@ -1,6 +1,6 @@
 """Merging staged rows into customers with set-based SQL, keyed by user ID.
 
-One statement per chunk: lock the existing customers of the chunk (in id order), work out
+One statement per chunk: lock the existing customers of the chunk (in user ID order), work out
 each one's new values (only the columns the file maps; "fill empty" columns only where the
 customer has no value), rewrite only rows that change, insert the new user IDs, record what
 changed for undo, and add the import's tags. The same new-value expressions serve the dry
