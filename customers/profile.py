@@ -18,6 +18,7 @@ import phonenumbers
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
+from phonenumbers import phonenumberutil
 
 from customers.custom_fields import CustomFieldSpec, coerce_custom_value
 from customers.models import UserType
@@ -78,10 +79,51 @@ def clean_email(value: Any) -> str:
     return value
 
 
+_E164 = re.compile(r"\+[1-9]\d{5,16}")
+_KEPT_WHOLE = (
+    phonenumberutil.ValidationResult.TOO_SHORT,
+    phonenumberutil.ValidationResult.IS_POSSIBLE_LOCAL_ONLY,
+    phonenumberutil.ValidationResult.INVALID_LENGTH,
+)
+
+
+def _e164_valid(value: str) -> bool:
+    """True for a valid number already written in E.164 that ``phonenumbers.parse`` would
+    read unchanged, answered without ``parse`` (~11 µs instead of ~24; imports check millions).
+    False means "ask ``parse``", never "invalid". The steps are parse's own for a "+" number:
+    the country code is the shortest known prefix, and a national prefix is stripped only when
+    what remains has a possible length; such numbers, and those with leading zeros, go to
+    ``parse``. A property test holds this to ``parse``."""
+    digits = value[1:]
+    for size in (1, 2, 3):
+        code = int(digits[:size])
+        if code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+            break
+    else:
+        return False
+    national = digits[size:]
+    if len(national) < 2 or national[0] == "0":
+        return False
+    region = phonenumbers.region_code_for_country_code(code)
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region_or_calling_code(code, region)
+    if metadata is None:
+        return False
+    _, stripped, _ = phonenumberutil._maybe_strip_national_prefix_carrier_code(national, metadata)
+    if stripped != national and (
+        phonenumberutil._test_number_length(stripped, metadata) not in _KEPT_WHOLE
+    ):
+        return False
+    return phonenumbers.is_valid_number(
+        phonenumbers.PhoneNumber(country_code=code, national_number=int(national))
+    )
+
+
 def clean_phone(value: Any) -> str:
     value = _plain_text(value, 64)
     if not value:
         return ""
+    if _E164.fullmatch(value) and _e164_valid(value):
+        return value
     region = settings.PHONE_DEFAULT_REGION or None
     try:
         number = phonenumbers.parse(value, region)

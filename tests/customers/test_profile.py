@@ -221,3 +221,61 @@ def test_the_fast_email_check_accepts_only_what_django_accepts(address):
             validate_email(address)
         except ValidationError:
             pytest.fail(f"{address!r} passes the fast check but not Django's validator")
+
+
+def _phone_by_parse(value: str) -> str | None:
+    import phonenumbers
+
+    try:
+        number = phonenumbers.parse(value, None)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.from_regex(r"\+[1-9][0-9]{5,16}", fullmatch=True))
+def test_the_e164_shortcut_agrees_with_parse(value):
+    """clean_phone answers numbers already in E.164 without phonenumbers.parse; whenever it
+    does, parse must give the same number."""
+    from customers.profile import _e164_valid
+
+    if _e164_valid(value):
+        assert _phone_by_parse(value) == value
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "+4915123456789",
+        "+447700900123",
+        "+351912345678",
+        "+12025550123",
+        "+33612345678",
+        "+79123456789",
+        "+81312345678",
+        "+5511912345678",
+        "+390612345678",  # Italy keeps a leading zero: parse decides
+        "+78123456789",  # Russia, national prefix 8
+        "+12",
+    ],
+)
+def test_the_e164_shortcut_gives_what_parse_gives(value):
+    from customers.profile import _e164_valid, clean_phone
+
+    expected = _phone_by_parse(value)
+    if expected is None:
+        with pytest.raises(ValueError):
+            clean_phone(value)
+    else:
+        assert clean_phone(value) == expected
+    if _e164_valid(value):
+        assert expected == value
+
+
+def test_the_e164_shortcut_is_taken_for_everyday_numbers():
+    from customers.profile import _e164_valid
+
+    assert all(_e164_valid(v) for v in ("+4915123456789", "+447911123456", "+12025550123"))
