@@ -49,8 +49,9 @@ class MergePlan:
         )
 
     def ctes(self, *, lock: bool, only: bool = False) -> str:
-        """s: the chunk's rows to apply; o: their existing customers with the row's values;
-        d: old and new values of the customers that change.
+        """s: the chunk's rows to apply; j: each with its existing customer, if any (one
+        look-up per row, shared by the update and the insert); o: those that exist; d: old and
+        new values of the customers that change.
 
         Customers are reached by a LATERAL look-up per row through the user ID index, in
         user ID order (so two imports lock shared customers in the same order). The planner
@@ -71,13 +72,14 @@ class MergePlan:
               {"AND user_id = ANY(%(only)s::text[])" if only else ""}
             ORDER BY user_id
         ),
-        o AS MATERIALIZED (
-            SELECT c.*, s.vals, s.custom AS s_custom
-            FROM s CROSS JOIN LATERAL (
-                SELECT c.id, c.user_id, {old}c.custom FROM customers_customer c
+        j AS MATERIALIZED (
+            SELECT s.user_id, s.vals, s.custom AS s_custom, c.*
+            FROM s LEFT JOIN LATERAL (
+                SELECT c.id, {old}c.custom FROM customers_customer c
                 WHERE c.user_id = s.user_id {"FOR UPDATE" if lock else ""}
-            ) c
+            ) c ON true
         ),
+        o AS (SELECT * FROM j WHERE id IS NOT NULL),
         d AS MATERIALIZED (
             SELECT * FROM (SELECT o.id, {news} FROM o) n
             WHERE ({olds}) IS DISTINCT FROM ({fresh})
@@ -105,10 +107,10 @@ class MergePlan:
         insert_vals = ", ".join(
             [
                 *(
-                    f"coalesce(s.vals->>'{c}', '{'live' if c == 'user_type' else ''}')"
+                    f"coalesce(j.vals->>'{c}', '{'live' if c == 'user_type' else ''}')"
                     for c in self.columns
                 ),
-                "s.custom",
+                "j.s_custom",
             ]
         )
         return f"""
@@ -119,12 +121,9 @@ class MergePlan:
         ),
         ins AS (
             INSERT INTO customers_customer (user_id, {insert_cols}, created_at, updated_at)
-            SELECT s.user_id, {insert_vals}, now(), now()
-            FROM s LEFT JOIN LATERAL (
-                SELECT c.id FROM customers_customer c WHERE c.user_id = s.user_id
-            ) c ON true
-            WHERE c.id IS NULL
-            ORDER BY s.user_id
+            SELECT j.user_id, {insert_vals}, now(), now()
+            FROM j WHERE j.id IS NULL
+            ORDER BY j.user_id
             ON CONFLICT (user_id) DO NOTHING
             RETURNING id, user_id
         ),
