@@ -180,6 +180,19 @@ class StagedRow(models.Model):
         return f"import {self.import_id} row {self.row_no}"
 
 
+class MergedChunk(models.Model):
+    """A chunk of staged rows (row numbers lo+1 … lo+size) merged into customers, written in
+    the chunk's own transaction: chunks may commit in any order when merged in parallel, and a
+    re-run skips exactly those present."""
+
+    pk = models.CompositePrimaryKey("import_id", "lo")
+    import_id = models.BigIntegerField()
+    lo = models.IntegerField()
+
+    def __str__(self) -> str:
+        return f"import {self.import_id} chunk after row {self.lo}"
+
+
 class ImportChange(models.Model):
     """A customer an import created or changed: enough to undo it. ``changes`` maps each field
     the import changed to [value before, value written] (custom fields as "custom.<name>",

@@ -21,8 +21,9 @@ when a killed worker's connection goes.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 from django.conf import settings
@@ -35,7 +36,7 @@ from activity.services import Actor, activity_record
 from customers.custom_fields import CustomFieldSpec, custom_field_name_for, custom_field_specs
 from customers.models import CustomField
 from imports.merge import SUPERSEDE_SQL, MergePlan
-from imports.models import Import, ImportPhase, ImportStatus, StagedRow
+from imports.models import Import, ImportPhase, ImportStatus, MergedChunk, StagedRow
 from imports.reader import Dialect, FileRejected, rows_read
 from imports.rows import MappingInvalid, columns_for
 from imports.stage_pool import BLOCK_ROWS, blocks_of, typed_blocks
@@ -259,30 +260,86 @@ def _classify(imp: Import, cursor) -> None:
 
 
 def _merge(imp: Import, progress: Progress | None) -> None:
+    """Merge every chunk not merged yet. A big import merges on IMPORTS_MERGE_CONNECTIONS
+    connections at once: the merge is PostgreSQL's CPU while Python waits, and two chunks never
+    share a customer (a user ID repeated in the file was settled when staging ended)."""
     plan = MergePlan.build(imp.headers, imp.mapping, imp.options.get("fill_empty", []))
-    chunk = settings.IMPORTS_CHUNK_ROWS
-    while imp.applied_through < imp.staged_through:
-        lo = imp.applied_through
-        hi = min(lo + chunk, imp.staged_through)
-        for attempt in range(5):
-            try:
-                _merge_chunk(imp, plan, lo, hi)
-                break
-            except pg_errors.DeadlockDetected:
-                # Two imports (or an import and an API batch) touching the same customers;
-                # the chunk rolled back whole, so it simply runs again.
-                log.warning("import %s: deadlock on rows %s–%s, retrying", imp.pk, lo, hi)
-                if attempt == 4:
-                    raise
-        if progress:
-            progress(imp)
+    size = settings.IMPORTS_CHUNK_ROWS
+    done = set(MergedChunk.objects.filter(import_id=imp.pk).values_list("lo", flat=True))
+    todo = [
+        (lo, min(lo + size, imp.staged_through))
+        for lo in range(0, imp.staged_through, size)
+        if lo not in done
+    ]
+    big = imp.total_rows >= settings.IMPORTS_PARALLEL_FROM_ROWS
+    workers = min(settings.IMPORTS_MERGE_CONNECTIONS, len(todo)) if big else 1
+    if workers <= 1:
+        for lo, hi in todo:
+            _merge_chunk_retrying(imp, plan, lo, hi)
+            if progress:
+                progress(imp)
+    else:
+        _merge_parallel(imp, plan, todo, workers, progress)
     if imp.created >= ANALYZE_AFTER:
         # Statistics that predate a big import make the next one plan for an empty table.
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE customers_customer")
 
 
-def _merge_chunk(imp: Import, plan: MergePlan, lo: int, hi: int) -> None:
+def _merge_parallel(
+    imp: Import,
+    plan: MergePlan,
+    todo: list[tuple[int, int]],
+    workers: int,
+    progress: Progress | None,
+) -> None:
+    queue = iter(todo)
+    lock = threading.Lock()
+    failed: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            while not failed:
+                with lock:
+                    lo_hi = next(queue, None)
+                if lo_hi is None:
+                    return
+                _merge_chunk_retrying(imp, plan, *lo_hi, shared=lock)
+                if progress:
+                    with lock:
+                        progress(imp)
+        except BaseException as exc:  # handed to the caller below
+            failed.append(exc)
+        finally:
+            connection.close()  # each thread had its own
+
+    threads = [threading.Thread(target=work, daemon=True) for _ in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failed:
+        raise failed[0]
+
+
+def _merge_chunk_retrying(
+    imp: Import, plan: MergePlan, lo: int, hi: int, shared: threading.Lock | None = None
+) -> None:
+    for attempt in range(5):
+        try:
+            _merge_chunk(imp, plan, lo, hi, shared)
+            return
+        except pg_errors.DeadlockDetected:
+            # Two imports (or an import and an API batch) touching the same customers; the
+            # chunk rolled back whole, so it simply runs again.
+            log.warning("import %s: deadlock on rows %s–%s, retrying", imp.pk, lo, hi)
+            if attempt == 4:
+                raise
+
+
+def _merge_chunk(
+    imp: Import, plan: MergePlan, lo: int, hi: int, shared: threading.Lock | None = None
+) -> None:
     params = {
         "imp": imp.pk,
         "lo": lo,
@@ -297,7 +354,17 @@ def _merge_chunk(imp: Import, plan: MergePlan, lo: int, hi: int) -> None:
     tagged: set[int] = set()
     unchanged = 0
     with transaction.atomic(), connection.cursor() as cursor:
-        _checkpoint(imp, applied_through=lo)
+        # The chunk's marker first: a second runner of the same chunk waits here for the
+        # first to commit, then finds it merged.
+        cursor.execute(
+            "INSERT INTO imports_mergedchunk (import_id, lo) VALUES (%s, %s)"
+            " ON CONFLICT DO NOTHING RETURNING lo",
+            [imp.pk, lo],
+        )
+        if cursor.fetchone() is None:
+            raise Stop
+        if Import.objects.filter(pk=imp.pk, cancel_requested=True).exists():
+            raise Stop
         cursor.execute("SET LOCAL work_mem = %s", [settings.SEGMENTS_WORK_MEM])
         sql, only = plan.apply_sql(), None
         # A user ID another writer created after our look-up loses our INSERT (ON CONFLICT DO
@@ -320,20 +387,24 @@ def _merge_chunk(imp: Import, plan: MergePlan, lo: int, hi: int) -> None:
         for pk in created:
             kinds[pk] = ChangeKind.ALL
         pending_mark(list(kinds), list(kinds.values()))
-        imp.applied_through = hi
-        imp.created += len(created)
-        imp.updated += len(updated)
-        imp.unchanged += unchanged
-        imp.tagged += len(tagged)
-        imp.heartbeat_at = timezone.now()
-        Import.objects.filter(pk=imp.pk).update(
-            applied_through=hi,
-            created=imp.created,
-            updated=imp.updated,
-            unchanged=imp.unchanged,
-            tagged=imp.tagged,
-            heartbeat_at=imp.heartbeat_at,
+        # Last, so the import's row is locked only for the commit: parallel chunks queue here.
+        cursor.execute(
+            "UPDATE imports_import SET applied_through = applied_through + %s,"
+            " created = created + %s, updated = updated + %s, unchanged = unchanged + %s,"
+            " tagged = tagged + %s, heartbeat_at = now() WHERE id = %s"
+            " RETURNING applied_through, created, updated, unchanged, tagged, heartbeat_at",
+            [hi - lo, len(created), len(updated), unchanged, len(tagged), imp.pk],
         )
+        row = cursor.fetchone()
+    with shared or nullcontext():
+        (
+            imp.applied_through,
+            imp.created,
+            imp.updated,
+            imp.unchanged,
+            imp.tagged,
+            imp.heartbeat_at,
+        ) = row
 
 
 # --- finish ----------------------------------------------------------------------------------

@@ -217,6 +217,8 @@ IMPORTS_CHUNK_ROWS = int(os.environ.get("IMPORTS_CHUNK_ROWS", "20000"))
 # Files of at least this many rows have their rows checked by IMPORTS_STAGE_PROCESSES processes.
 IMPORTS_PARALLEL_FROM_ROWS = int(os.environ.get("IMPORTS_PARALLEL_FROM_ROWS", "50000"))
 IMPORTS_STAGE_PROCESSES = int(os.environ.get("IMPORTS_STAGE_PROCESSES", str(os.cpu_count() or 1)))
+# ... and their chunks merged into customers on this many connections at once.
+IMPORTS_MERGE_CONNECTIONS = int(os.environ.get("IMPORTS_MERGE_CONNECTIONS", "2"))
 # A running import without a heartbeat for this long is picked up again, at most
 # IMPORTS_MAX_ATTEMPTS times, then failed with the reason.
 IMPORTS_STALE_SECONDS = int(os.environ.get("IMPORTS_STALE_SECONDS", "300"))

@@ -698,7 +698,24 @@ def test_rows_checked_in_a_process_pool_stage_exactly_as_in_process(settings):
     expected = reference_state()
     settings.IMPORTS_PARALLEL_FROM_ROWS = 0
     settings.IMPORTS_STAGE_PROCESSES = 2
+    settings.IMPORTS_MERGE_CONNECTIONS = 1
     imp = make_import(TWENTY, tags=["Batch"])
+    assert state(imp) == expected
+
+
+@pytest.mark.django_db(transaction=True)
+def test_chunks_merged_on_two_connections_give_the_sequential_result(settings):
+    """Big imports merge chunks on several connections; the outcome is the same, and a
+    second run finds every chunk merged."""
+    settings.IMPORTS_CHUNK_ROWS = 3
+    seed()
+    expected = reference_state()
+    settings.IMPORTS_PARALLEL_FROM_ROWS = 0
+    settings.IMPORTS_STAGE_PROCESSES = 1
+    settings.IMPORTS_MERGE_CONNECTIONS = 2
+    imp = make_import(TWENTY, tags=["Batch"])
+    assert state(imp) == expected
+    assert pipeline.import_run(imp.pk) is None
     assert state(imp) == expected
 
 

@@ -77,6 +77,8 @@ def start(path: Path, imports_dir: Path, log: Path) -> subprocess.Popen:
         # Its job messages (run_import after the commit) go to this test run's own queues.
         "DRAMATIQ_NAMESPACE": django_settings.DRAMATIQ_BROKER["OPTIONS"]["namespace"],
         "IMPORTS_CHUNK_ROWS": str(CHUNK),
+        # Killed while checking rows in its process pool, or merging on two connections.
+        "IMPORTS_PARALLEL_FROM_ROWS": "1000",
         "IMPORTS_DIR": str(imports_dir),
     }
     with open(log, "wb") as out:
