@@ -65,10 +65,10 @@ class Import(models.Model):
     message = models.TextField(blank=True, default="")  # why it failed, or a note
     cancel_requested = models.BooleanField(default=False)
 
-    # Checkpoints: the last file row staged, the last staged row applied. Each moves in the
-    # same transaction as the rows it covers, so a re-run resumes exactly there.
+    # Staging's checkpoint: the last file row staged, moved in the same transaction as the rows
+    # it covers, so a re-run resumes exactly there. (Merged chunks are MergedChunk rows.)
     staged_through = models.IntegerField(default=1)  # row 1 is the header
-    applied_through = models.IntegerField(default=0)
+    applied_through = models.IntegerField(default=0)  # rows of the merged chunks (progress)
     total_rows = models.IntegerField(default=0)  # data rows, known once staging is done
     rows_estimate = models.IntegerField(default=0)  # from the file size, for the progress bar
     rows_read = models.IntegerField(default=0)

@@ -8,8 +8,9 @@
    a file that turns out broken (an unterminated quote in the last row) fails with nothing
    half-written.
 2. Merge: staged rows, in row-number ranges, go into customers with one set-based statement
-   per chunk (imports/merge.py), committed together with the counts and ``applied_through``.
-   A re-delivered chunk finds the checkpoint past it and does nothing.
+   per chunk (imports/merge.py), committed together with the chunk's marker (MergedChunk) and
+   its counts; big imports merge two chunks at once. A re-delivered chunk finds its marker and
+   does nothing; a resumed import merges only the chunks without one.
 3. Finish: status, error rows kept for the report, the file removed, the next queued import
    started.
 

@@ -15,7 +15,7 @@ from django.utils import timezone
 from activity.services import Actor, activity_record
 from customers.models import CustomField, CustomFieldType
 from imports.mapping import mapping_suggest
-from imports.models import Import, ImportPhase, ImportStatus, StagedRow
+from imports.models import Import, ImportPhase, ImportStatus, MergedChunk, StagedRow
 from imports.pipeline import (
     RUNNER_LOCK,
     file_remove,
@@ -157,6 +157,7 @@ def import_start(*, imp: Import, actor: Actor, dry_run: bool = False) -> Import:
         if not imp.file_path or not import_file(imp).is_file():
             raise ImportInvalid("The uploaded file is gone; upload it again.")
         StagedRow.objects.filter(import_id=imp.pk).delete()
+        MergedChunk.objects.filter(import_id=imp.pk).delete()
         for name in (
             "staged_through",
             "applied_through",
