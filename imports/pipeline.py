@@ -92,7 +92,12 @@ def import_run(import_id: int, *, progress: Progress | None = None) -> Import | 
     with _runner(import_id) as got:
         if not got:
             return None
-        imp = _claim(import_id)
+        try:
+            imp = _claim(import_id)
+        except MappingInvalid as exc:  # a field it would create appeared meanwhile
+            imp = Import.objects.get(pk=import_id)
+            import_finish(imp, ImportStatus.FAILED, str(exc))
+            return imp
         if imp is None:
             return None
         try:
@@ -135,7 +140,7 @@ def _claim(import_id: int) -> Import | None:
 
 def _prepare(imp: Import) -> None:
     """Once, as the import starts: create the new custom fields it maps and the tags it adds."""
-    from customers.services import custom_field_create
+    from customers.services import CustomFieldInvalid, custom_field_create
     from tags.selectors import tags_named
     from tags.services import tags_ensure
 
@@ -143,7 +148,10 @@ def _prepare(imp: Import) -> None:
     mapping = list(imp.mapping)
     for index, target in enumerate(mapping):
         if target.startswith("new."):
-            field = custom_field_create(label=imp.headers[index], type=target[4:], actor=actor)
+            try:
+                field = custom_field_create(label=imp.headers[index], type=target[4:], actor=actor)
+            except CustomFieldInvalid as exc:
+                raise MappingInvalid(f"Column “{imp.headers[index]}”: {exc}") from None
             mapping[index] = field.key
     imp.mapping = mapping
     names = imp.options.get("tags", [])

@@ -993,3 +993,15 @@ def test_the_sweep_discards_uploads_abandoned_in_the_wizard():
     assert dry.file_path == "" and dry.status == ImportStatus.COMPLETED
     with pytest.raises(services.ImportInvalid, match="upload it again"):
         services.import_start(imp=dry, actor=SYSTEM)
+
+
+def test_a_new_field_whose_label_was_taken_meanwhile_fails_the_import_clearly():
+    imp = queue_import(csv_text("id,Score", "a,3"), mapping=["id", "new.number"])
+    custom_field_create(label="Score", type="text", actor=SYSTEM)
+
+    pipeline.import_run(imp.pk)
+
+    imp.refresh_from_db()
+    assert imp.status == ImportStatus.FAILED
+    assert "Score" in imp.message and "already exists" in imp.message
+    assert not Customer.objects.exists()
