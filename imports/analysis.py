@@ -6,11 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from customers.custom_fields import CustomFieldSpec
+from customers.custom_fields import CustomFieldSpec, custom_field_specs
 from customers.models import CustomFieldType
 from customers.profile import STANDARD_FIELDS
 from imports.models import Import
-from imports.pipeline import import_file, planned_fields
+from imports.pipeline import import_file
 from imports.reader import Dialect, preview_rows
 from imports.rows import MappingInvalid, columns_for
 
@@ -47,8 +47,9 @@ class ColumnInfo:
 
 
 class FileAnalysis:
-    def __init__(self, imp: Import) -> None:
+    def __init__(self, imp: Import, custom: dict[str, CustomFieldSpec] | None = None) -> None:
         self.imp = imp
+        self.custom = custom_field_specs() if custom is None else custom
 
     @cached_property
     def rows(self) -> list[list[str]]:
@@ -66,12 +67,16 @@ class FileAnalysis:
         if target == "skip":
             return info
         # Check the values as the import will: one mapped column at a time, so another
-        # column's mapping problem does not hide this one's.
-        probe = Import(headers=[self.imp.headers[index], "__id__"], mapping=[target, "id"])
-        if target == "id":
-            probe.mapping = ["id", "skip"]
+        # column's mapping problem does not hide this one's. A new field is checked by its type.
+        specs = self.custom
+        if target.startswith("new."):
+            specs = {**specs, "": CustomFieldSpec("", target[4:])}
+            target = "custom."
+        headers, mapping = [info.header], [target]
+        if target != "id":
+            headers, mapping = [*headers, ""], [*mapping, "id"]
         try:
-            columns = columns_for(probe.headers, *planned_fields(probe))
+            columns = columns_for(headers, mapping, specs)
         except MappingInvalid as exc:
             info.first_problem = str(exc)
             return info

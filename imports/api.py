@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from django.http import HttpRequest, StreamingHttpResponse
+from django.http import HttpRequest
 from django.urls import reverse
 from ninja import Path, Router, Status
 from ninja.errors import HttpError
@@ -16,7 +16,7 @@ from customers.schemas import ErrorOut
 from imports import selectors
 from imports.models import Import
 from imports.reader import FileRejected
-from imports.report import report_csv
+from imports.report import report_response
 from imports.schemas import ImportListOut, ImportOut
 from imports.services import (
     ImportInvalid,
@@ -166,10 +166,7 @@ def import_detail(request: HttpRequest, import_id: int = _Id):
     url_name="import_errors",
 )
 def import_errors(request: HttpRequest, import_id: int = _Id):
-    imp = _get(import_id)
-    response = StreamingHttpResponse(report_csv(imp), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="import-{imp.pk}-errors.csv"'
-    return response
+    return report_response(_get(import_id))
 
 
 def _act(request: HttpRequest, import_id: int, action) -> Any:

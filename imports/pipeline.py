@@ -29,7 +29,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.utils import timezone
 from psycopg import errors as pg_errors
 
@@ -74,7 +74,8 @@ def actor_for(imp: Import) -> Actor:
 
 
 @contextmanager
-def _runner(import_id: int) -> Iterator[bool]:
+def runner_lock(import_id: int) -> Iterator[bool]:
+    """The import's runner lock, if free (yields whether it was got); released on exit."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [RUNNER_LOCK, import_id])
         got = cursor.fetchone()[0]
@@ -89,7 +90,7 @@ def _runner(import_id: int) -> Iterator[bool]:
 def import_run(import_id: int, *, progress: Progress | None = None) -> Import | None:
     """Run or resume an import to its end. Returns None when it may not run now (another
     runner has it, it is not queued or running, or every slot is taken)."""
-    with _runner(import_id) as got:
+    with runner_lock(import_id) as got:
         if not got:
             return None
         try:
@@ -179,15 +180,12 @@ def planned_fields(imp: Import) -> tuple[list[str], dict[str, CustomFieldSpec]]:
     return mapping, specs
 
 
-def _checkpoint(imp: Import, **expected: int) -> Import:
-    """Lock the import row; Stop if it was cancelled or another runner moved it on."""
-    row = Import.objects.select_for_update().get(pk=imp.pk)
-    if row.cancel_requested:
+def _staging_checkpoint(imp: Import) -> None:
+    """Lock the import row; Stop if it was cancelled or another runner staged past us."""
+    row = Import.objects.select_for_update().only("cancel_requested", "staged_through")
+    row = row.get(pk=imp.pk)
+    if row.cancel_requested or row.staged_through != imp.staged_through:
         raise Stop
-    for name, value in expected.items():
-        if getattr(row, name) != value:
-            raise Stop
-    return row
 
 
 # --- stage -----------------------------------------------------------------------------------
@@ -225,15 +223,17 @@ def _stage(imp: Import, progress: Progress | None) -> None:
                 progress(imp)
     _stage_commit(imp, chunk, count, last)
     with transaction.atomic(), connection.cursor() as cursor:
-        _checkpoint(imp, staged_through=imp.staged_through)
+        _staging_checkpoint(imp)
         cursor.execute("ANALYZE imports_stagedrow")  # what follows plans on these statistics
         cursor.execute(SUPERSEDE_SQL, {"imp": imp.pk})
-        staged = StagedRow.objects.filter(import_id=imp.pk)
-        imp.total_rows = staged.count()
-        imp.failed = staged.filter(Q(errors__isnull=False) | Q(superseded_by__isnull=False)).count()
+        counts = StagedRow.objects.filter(import_id=imp.pk).aggregate(
+            total=Count("row_no"),
+            failed=Count("row_no", filter=Q(errors__isnull=False) | Q(superseded_by__isnull=False)),
+        )
+        imp.total_rows, imp.failed = counts["total"], counts["failed"]
         imp.phase = ImportPhase.APPLY
         if imp.dry_run:
-            _classify(imp, cursor)
+            _classify(imp, mapping, cursor)
             imp.phase = ImportPhase.DONE
         imp.heartbeat_at = timezone.now()
         imp.save()
@@ -241,7 +241,7 @@ def _stage(imp: Import, progress: Progress | None) -> None:
 
 def _stage_commit(imp: Import, chunk: list[str], count: int, last: int) -> None:
     with transaction.atomic(), connection.cursor() as cursor:
-        _checkpoint(imp, staged_through=imp.staged_through)
+        _staging_checkpoint(imp)
         if chunk:
             with cursor.cursor.copy(_COPY_SQL) as copy:
                 for text in chunk:
@@ -256,8 +256,8 @@ def _stage_commit(imp: Import, chunk: list[str], count: int, last: int) -> None:
         )
 
 
-def _classify(imp: Import, cursor) -> None:
-    plan = MergePlan.build(imp.headers, planned_fields(imp)[0], imp.options.get("fill_empty", []))
+def _classify(imp: Import, mapping: list[str], cursor) -> None:
+    plan = MergePlan.build(imp.headers, mapping, imp.options.get("fill_empty", []))
     cursor.execute(
         plan.classify_sql(),
         {"imp": imp.pk, "lo": 0, "hi": imp.staged_through, "fill_custom": plan.fill_custom},

@@ -3,12 +3,12 @@ original values), formula-escaped, streamed in keyset batches."""
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterator
 
 from django.db.models import Q
+from django.http import StreamingHttpResponse
 
-from customers.export import _Echo, escape_cell
+from customers.export import csv_lines, escape_cell
 from imports.models import Import, StagedRow
 
 _BATCH = 2000
@@ -48,7 +48,12 @@ def report_lines(imp: Import) -> Iterator[list[str]]:
 
 
 def report_csv(imp: Import) -> Iterator[str]:
-    writer = csv.writer(_Echo())
-    yield writer.writerow(["row", "column", "reason", *imp.headers])
-    for line in report_lines(imp):
-        yield writer.writerow(escape_cell(cell) for cell in line)
+    lines = ([escape_cell(cell) for cell in line] for line in report_lines(imp))
+    return csv_lines(["row", "column", "reason", *imp.headers], lines)
+
+
+def report_response(imp: Import) -> StreamingHttpResponse:
+    """The report as a streamed CSV download (the importer page and the API)."""
+    response = StreamingHttpResponse(report_csv(imp), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="import-{imp.pk}-errors.csv"'
+    return response

@@ -9,7 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from activity.services import Actor, activity_record
@@ -17,11 +17,11 @@ from customers.models import CustomField, CustomFieldType
 from imports.mapping import mapping_suggest
 from imports.models import Import, ImportPhase, ImportStatus, MergedChunk, StagedRow
 from imports.pipeline import (
-    RUNNER_LOCK,
     file_remove,
     import_file,
     import_finish,
     planned_fields,
+    runner_lock,
 )
 from imports.reader import FileRejected, dialect_detect, header_read, preview_rows, upload_store
 from imports.rows import MappingInvalid, columns_for
@@ -275,8 +275,9 @@ def imports_sweep() -> dict[str, int]:
         status__in=[ImportStatus.RUNNING, ImportStatus.UNDOING], heartbeat_at__lt=stale_before
     ) | Import.objects.filter(status=ImportStatus.UNDOING, heartbeat_at=None)
     for imp in stuck.order_by("pk"):
-        if _runner_busy(imp.pk):
-            continue
+        with runner_lock(imp.pk) as free:
+            if not free:  # its worker is alive, only slow
+                continue
         with transaction.atomic():
             imp = Import.objects.select_for_update().get(pk=imp.pk)
             if imp.status == ImportStatus.UNDOING:
@@ -321,12 +322,3 @@ def _abandoned_discard() -> int:
         file_remove(imp)
     dry.update(file_path="")
     return len(drafts)
-
-
-def _runner_busy(import_id: int) -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [RUNNER_LOCK, import_id])
-        if not cursor.fetchone()[0]:
-            return True
-        cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [RUNNER_LOCK, import_id])
-    return False

@@ -13,7 +13,7 @@ from activity.services import Actor, activity_record
 from customers.models import Customer
 from customers.profile import STANDARD_FIELDS
 from imports.models import Import, ImportChange, ImportStatus
-from imports.pipeline import _runner, created_tags_prune
+from imports.pipeline import created_tags_prune, runner_lock
 from segments.fields import ChangeKind
 from segments.incremental import pending_mark
 from tags.models import CustomerTag, Source
@@ -47,7 +47,7 @@ RETURNING c.id
 def import_undo_run(import_id: int) -> Import | None:
     from customers.services import customers_erase
 
-    with _runner(import_id) as got:
+    with runner_lock(import_id) as got:
         if not got:
             return None
         imp = Import.objects.get(pk=import_id)

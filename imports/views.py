@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import csv
 import io
+from itertools import islice
 
 from django.conf import settings
 from django.contrib import messages
-from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
@@ -21,7 +22,7 @@ from imports import selectors
 from imports.analysis import FileAnalysis, target_choices
 from imports.models import Import, ImportStatus
 from imports.reader import Dialect, FileRejected, size_text
-from imports.report import report_lines
+from imports.report import report_lines, report_response
 from imports.services import (
     ImportInvalid,
     default_tag_name,
@@ -111,7 +112,8 @@ def import_sample(request: MemberRequest) -> HttpResponse:
 
 
 def _map_context(imp: Import, mapping: list[str], error: str = "", field: str = "") -> dict:
-    analysis = FileAnalysis(imp)
+    custom = custom_field_specs()
+    analysis = FileAnalysis(imp, custom)
     tags = imp.options.get("tags", [])
     default = next((t for t in tags if t.startswith("Import ")), None)
     chosen = {t.lower() for t in tags if t != default}
@@ -120,7 +122,7 @@ def _map_context(imp: Import, mapping: list[str], error: str = "", field: str = 
         "imp": imp,
         "preview": analysis.preview,
         "columns": analysis.columns(mapping),
-        "choices": target_choices(custom_field_specs()),
+        "choices": target_choices(custom),
         "fill_empty": set(imp.options.get("fill_empty", [])),
         "tag_records": default is not None or imp.status == ImportStatus.DRAFT and not tags,
         "default_tag": default or default_tag_name(),
@@ -173,7 +175,7 @@ def import_review(request: MemberRequest, pk: int) -> HttpResponse:
     imp = _get(pk)
     context = {
         "imp": imp,
-        "errors": list(_first(report_lines(imp), REVIEW_ERRORS)) if imp.finished else [],
+        "errors": list(islice(report_lines(imp), REVIEW_ERRORS)) if imp.finished else [],
         "started": request.GET.get("started") == "1",
         "step": 3 if imp.dry_run else 4,
     }
@@ -228,19 +230,7 @@ def import_action(request: MemberRequest, pk: int, action: str) -> HttpResponse:
 @member_required
 @require_GET
 def import_errors(request: MemberRequest, pk: int) -> HttpResponse:
-    from imports.report import report_csv
-
-    imp = _get(pk)
-    response = StreamingHttpResponse(report_csv(imp), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="import-{imp.pk}-errors.csv"'
-    return response
-
-
-def _first(items, n: int):
-    for i, item in enumerate(items):
-        if i >= n:
-            return
-        yield item
+    return report_response(_get(pk))
 
 
 def _ints(values: list[str]) -> list[int]:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterator
 
-from customers.export import escape_cell
+from customers.export import csv_lines, escape_cell
 from segments.models import Membership, Segment
 
 EXPORT_BATCH = 2000
@@ -21,16 +20,13 @@ EXPORT_HEADER = (
 )
 
 
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
 def members_csv(segment: Segment, batch: int = EXPORT_BATCH) -> Iterator[str]:
     """Every member, in keyset batches on the membership key: one query per batch, never
     the whole segment in memory. Cells a spreadsheet would run as formulas are escaped."""
-    writer = csv.writer(_Echo())
-    yield writer.writerow(EXPORT_HEADER)
+    yield from csv_lines(list(EXPORT_HEADER), _member_rows(segment, batch))
+
+
+def _member_rows(segment: Segment, batch: int) -> Iterator[list[str]]:
     after = 0
     while True:
         rows = list(
@@ -51,5 +47,5 @@ def members_csv(segment: Segment, batch: int = EXPORT_BATCH) -> Iterator[str]:
         if not rows:
             return
         for _customer_id, *values, entered_at in rows:
-            yield writer.writerow([*(escape_cell(v) for v in values), entered_at.isoformat()])
+            yield [*(escape_cell(v) for v in values), entered_at.isoformat()]
         after = rows[-1][0]
