@@ -82,7 +82,8 @@ class ChangeKind:
     EVENTS = 4  # events, and the analytics fields ingest keeps
     CREATED = 8  # a new customer: every segment may now match
     MEMBERSHIP = 16  # another segment's membership (for "in segment" rules)
-    ALL = 31
+    DO_NOT_CONTACT = 32  # a Do Not Contact entry for the customer's e-mail or phone
+    ALL = 63
 
 
 @dataclass(frozen=True)

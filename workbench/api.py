@@ -140,11 +140,13 @@ def on_too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
 def _mount_routers() -> None:
     from customers.api import router as customers_router
     from customers.custom_field_api import router as custom_fields_router
+    from donotcontact.api import router as donotcontact_router
     from events.api import router as events_router
     from imports.api import router as imports_router
     from members.api import router as members_router
     from segments.api import router as segments_router
     from tags.api import router as tags_router
+    from webhooks.api import router as webhooks_router
 
     api.add_router("/", members_router)
     api.add_router("/", customers_router)
@@ -153,6 +155,8 @@ def _mount_routers() -> None:
     api.add_router("/", events_router)
     api.add_router("/", segments_router)
     api.add_router("/", imports_router)
+    api.add_router("/", donotcontact_router)
+    api.add_router("/", webhooks_router)
 
 
 _mount_routers()

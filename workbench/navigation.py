@@ -71,6 +71,19 @@ SIDEBAR: list[tuple[str, list[Entry]]] = [
                 keywords=("event", "analytics", "catalog", "custom events"),
             ),
             Entry(
+                "Do Not Contact",
+                "dnc-list",
+                icon="block",
+                keywords=("do not contact", "suppression", "unsubscribe", "opt-out", "dnc"),
+            ),
+            Entry(
+                "Webhooks",
+                "webhook-list",
+                Role.ADMIN,
+                icon="webhook",
+                keywords=("webhook", "endpoint", "integration", "deliveries", "relay"),
+            ),
+            Entry(
                 "Activity",
                 "activity-list",
                 Role.MARKETER,

@@ -75,6 +75,8 @@ INSTALLED_APPS = [
     "imports",
     "activity",
     "exports",
+    "donotcontact",
+    "webhooks",
 ]
 
 MIDDLEWARE = [

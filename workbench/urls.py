@@ -18,4 +18,6 @@ urlpatterns = [
     path("", include("imports.urls")),
     path("", include("activity.urls")),
     path("", include("exports.urls")),
+    path("", include("donotcontact.urls")),
+    path("", include("webhooks.urls")),
 ]

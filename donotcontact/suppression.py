@@ -1,0 +1,129 @@
+"""How Do Not Contact entries suppress customers. One set of rules, used by the check API, the
+customer page, the segment condition, the reachable counts, exports and hand-overs:
+
+- A customer's address for a channel is their e-mail for Email, their phone number for SMS,
+  WhatsApp, Viber, RCS and Voice, and their phone number for Push (push needs a device token
+  to be reachable; the suppression is by the phone number the person gave).
+- An entry suppresses that address on its channel, or on every channel when it has none.
+- An entry with a sender suppresses only messages from that sender; one without, every sender.
+  The same for accounts.
+- Asked without a sender (or account), the question is "suppressed whatever the sender", so
+  only entries for every sender count; asked with one, entries for it and for every sender do.
+
+The SQL fragments here read ``donotcontact_entry`` through its unique index, which leads with
+the contact: one index probe per customer for incremental evaluation, a hash anti-join for a
+whole base.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.db import connection, transaction
+from django.db.models import Q
+
+from donotcontact.models import Channel
+
+PHONE_CHANNELS = frozenset(
+    {Channel.SMS, Channel.WHATSAPP, Channel.VIBER, Channel.RCS, Channel.VOICE, Channel.PUSH}
+)
+
+
+def address_column(channel: str, alias: str = "c") -> str:
+    """The customer column that holds their contact for ``channel``."""
+    if channel == Channel.EMAIL:
+        return f"{alias}.email"
+    if channel in PHONE_CHANNELS:
+        return f"{alias}.phone"
+    raise ValueError(f"unknown channel {channel!r}")
+
+
+def has_address_sql(channel: str, alias: str = "c") -> str:
+    """True when the customer can be reached on ``channel`` at all."""
+    if channel == Channel.PUSH:
+        return f"(jsonb_array_length({alias}.device_tokens) > 0)"
+    return f"({address_column(channel, alias)} <> '')"
+
+
+def _scope_sql(sender: str, account: str) -> tuple[str, list[str]]:
+    sql, params = [], []
+    for column, value in (("sender", sender), ("account", account)):
+        if value:
+            sql.append(f"dnc.{column} IN ('', %s)")
+            params.append(value)
+        else:
+            sql.append(f"dnc.{column} = ''")
+    return " AND ".join(sql), params
+
+
+def suppressed_sql(
+    channel: str | None, *, sender: str = "", account: str = "", alias: str = "c"
+) -> tuple[str, list[str]]:
+    """An SQL condition on customer ``alias``: true when an entry suppresses them on
+    ``channel`` (None: on some channel) for ``sender`` and ``account``."""
+    scope, params = _scope_sql(sender, account)
+    if channel is None:
+        return (
+            "(EXISTS (SELECT 1 FROM donotcontact_entry dnc"
+            f" WHERE dnc.contact = {alias}.email AND {scope})"
+            " OR EXISTS (SELECT 1 FROM donotcontact_entry dnc"
+            f" WHERE dnc.contact = {alias}.phone AND {scope}))",
+            [*params, *params],
+        )
+    return (
+        "EXISTS (SELECT 1 FROM donotcontact_entry dnc"
+        f" WHERE dnc.contact = {address_column(channel, alias)}"
+        f" AND dnc.channel IN (%s, '') AND {scope})",
+        [channel, *params],
+    )
+
+
+def reachable_sql(
+    channel: str, *, sender: str = "", account: str = "", alias: str = "c"
+) -> tuple[str, list[str]]:
+    """True when the customer has an address for ``channel`` and no entry suppresses it."""
+    suppressed, params = suppressed_sql(channel, sender=sender, account=account, alias=alias)
+    return f"({has_address_sql(channel, alias)} AND NOT {suppressed})", params
+
+
+def entries_matching_q(
+    contact: str, channel: str | None = None, sender: str = "", account: str = ""
+) -> Q:
+    """The entries that suppress ``contact`` on ``channel`` (None: any) for sender/account,
+    as a filter on Entry; the same rule as ``suppressed_sql``."""
+    q = Q(contact=contact)
+    if channel:
+        q &= Q(channel__in=[channel, ""])
+    q &= Q(sender__in=["", sender]) if sender else Q(sender="")
+    q &= Q(account__in=["", account]) if account else Q(account="")
+    return q
+
+
+def customers_mark_for_contacts(contacts: Iterable[str]) -> None:
+    """Queue the customers whose e-mail or phone is among ``contacts`` for incremental segment
+    evaluation, in the caller's transaction. Skipped when no segment reads the list."""
+    from segments.fields import ChangeKind
+    from segments.incremental import _trigger
+
+    contacts = sorted(set(contacts))
+    if not contacts:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT EXISTS (SELECT 1 FROM segments_segment WHERE change_kinds & %s <> 0)",
+            [ChangeKind.DO_NOT_CONTACT],
+        )
+        if not cursor.fetchone()[0]:
+            return
+        cursor.execute(
+            "INSERT INTO segments_pendingcustomer (customer_id, kinds, seq, marked_at)"
+            " SELECT id, %s, nextval('segments_pending_seq'), now() FROM ("
+            "   SELECT c.id FROM customers_customer c WHERE c.email = ANY(%s)"
+            "   UNION SELECT c.id FROM customers_customer c WHERE c.phone = ANY(%s)"
+            "   ORDER BY 1) ids"
+            " ON CONFLICT (customer_id) DO UPDATE"
+            " SET kinds = segments_pendingcustomer.kinds | EXCLUDED.kinds, seq = EXCLUDED.seq",
+            [ChangeKind.DO_NOT_CONTACT, contacts, contacts],
+        )
+        if cursor.rowcount:
+            transaction.on_commit(_trigger)
