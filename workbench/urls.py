@@ -19,5 +19,6 @@ urlpatterns = [
     path("", include("activity.urls")),
     path("", include("exports.urls")),
     path("", include("donotcontact.urls")),
+    path("", include("donotcontact.import_urls")),
     path("", include("webhooks.urls")),
 ]
