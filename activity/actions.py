@@ -26,6 +26,9 @@ ACTION_LABELS: dict[str, str] = {
     "segment.updated": "Updated segment",
     "segment.deleted": "Deleted segment",
     "segment.exported": "Exported segment members",
+    "do_not_contact.added": "Added to Do Not Contact",
+    "do_not_contact.removed": "Removed from Do Not Contact",
+    "do_not_contact.exported": "Exported Do Not Contact entries",
 }
 
 TARGET_TYPES: dict[str, str] = {
@@ -33,6 +36,7 @@ TARGET_TYPES: dict[str, str] = {
     "custom_field": "Custom fields",
     "tag": "Tags",
     "segment": "Segments",
+    "dnc_entry": "Do Not Contact",
 }
 
 CHANGE_TEXT_MAX = 120

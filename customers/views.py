@@ -18,6 +18,8 @@ from customers.filters import customers_filtered, sort_from
 from customers.forms import CustomerForm, SelectionForm
 from customers.models import Customer
 from customers.profile import ANALYTICS_FIELDS, ProfileInvalid, profile_clean
+from donotcontact.models import Channel
+from donotcontact.selectors import customer_dnc_status
 from events.selectors import customer_timeline
 from exports.views import export_new
 from members.access import marketer_required, member_required
@@ -124,6 +126,10 @@ def customer_bulk(request: MemberRequest) -> HttpResponse:
         return export_new(request)
     if action == "export":
         # Scripts post here without a format: today's CSV, every column, streamed.
+        leave_out = request.POST.get("leave_out", "")
+        if leave_out and leave_out not in Channel.values:
+            messages.error(request, f"Unknown channel “{leave_out}”.")
+            return redirect(back)
         exported = selectors.customer_count(qs)
         activity_record(
             actor,
@@ -133,7 +139,8 @@ def customer_bulk(request: MemberRequest) -> HttpResponse:
             count=exported.value,
         )
         response = StreamingHttpResponse(
-            customers_csv(qs, custom_field_specs()), content_type="text/csv; charset=utf-8"
+            customers_csv(qs, custom_field_specs(), leave_out=leave_out),
+            content_type="text/csv; charset=utf-8",
         )
         stamp = timezone.now().strftime("%Y%m%d-%H%M")
         response["Content-Disposition"] = f'attachment; filename="customers-{stamp}.csv"'
@@ -224,6 +231,7 @@ def customer_detail(request: MemberRequest, pk: int) -> HttpResponse:
                 for name, label, is_time in ANALYTICS_FIELDS
             ],
             "activity": activity_for_customer(customer.pk),
+            "dnc": customer_dnc_status(customer),
             **customer_timeline(customer.pk),
             **_tags_context(customer),
         },
