@@ -14,11 +14,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db.models import OuterRef, QuerySet, StringAgg, Subquery, Value
+from django.db.models import BooleanField, OuterRef, QuerySet, StringAgg, Subquery, Value
+from django.db.models.expressions import RawSQL
 
 from customers.custom_fields import CustomFieldSpec
 from customers.models import Customer
 from customers.profile import STANDARD_FIELDS
+from donotcontact.models import Channel
+from donotcontact.suppression import suppressed_sql
 from tags.models import CustomerTag
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -151,6 +154,27 @@ def export_rows(
         after = rows[-1][0]
 
 
+def without_suppressed(qs: QuerySet, channel: str, *, column: str = "id") -> QuerySet:
+    """``qs`` without the customers the Do Not Contact list suppresses on ``channel`` (for
+    every sender; "": nobody is left out). ``column`` of the queryset's own table holds the
+    customer id ("id" on customers, "customer_id" on segment memberships). One index probe
+    per exported row, in the same query as the rows: no customer list in Python."""
+    if not channel:
+        return qs
+    if channel not in Channel.values:
+        raise ValueError(f"unknown channel {channel!r}")
+    suppressed, params = suppressed_sql(channel, alias="dnc_c")
+    # The table and column names are the model's own; the caller's values are parameters.
+    table = qs.model._meta.db_table
+    condition = RawSQL(  # noqa: S611
+        "NOT EXISTS (SELECT 1 FROM customers_customer dnc_c"  # noqa: S608
+        f' WHERE dnc_c.id = "{table}"."{column}" AND {suppressed})',
+        params,
+        output_field=BooleanField(),
+    )
+    return qs.filter(condition)
+
+
 class _Echo:
     def write(self, value: str) -> str:
         return value
@@ -164,7 +188,11 @@ def csv_lines(header: list[str], rows: Iterable[list[str]]) -> Iterator[str]:
         yield writer.writerow(row)
 
 
-def customers_csv(qs: QuerySet[Customer], custom: dict[str, CustomFieldSpec]) -> Iterator[str]:
-    """Every customer of ``qs`` with today's fixed columns (the bulk action's CSV)."""
+def customers_csv(
+    qs: QuerySet[Customer], custom: dict[str, CustomFieldSpec], *, leave_out: str = ""
+) -> Iterator[str]:
+    """Every customer of ``qs`` with today's fixed columns (the bulk action's CSV), without
+    those on the Do Not Contact list for channel ``leave_out`` when one is given."""
     columns = list(export_columns(custom).values())
-    return csv_lines([c.header for c in columns], export_rows(qs, columns))
+    rows = export_rows(without_suppressed(qs, leave_out), columns)
+    return csv_lines([c.header for c in columns], rows)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 
 from customers.export import ExportColumn
+from donotcontact.models import Channel
 from exports.models import ExportFormat
 
 
@@ -15,6 +16,13 @@ class ExportForm(forms.Form):
     columns = forms.MultipleChoiceField(
         widget=forms.CheckboxSelectMultiple,
         error_messages={"required": "Choose at least one column."},
+    )
+    leave_out = forms.ChoiceField(
+        label="Leave out customers on the Do Not Contact list for",
+        choices=[("", "no channel: export everyone"), *Channel.choices],
+        required=False,
+        initial="",
+        error_messages={"invalid_choice": "Choose a channel from the list."},
     )
 
     def __init__(self, *args, available: dict[str, ExportColumn], **kwargs) -> None:

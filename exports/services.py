@@ -76,6 +76,7 @@ def _columns(source: Source, keys: Iterable[str]) -> list[ExportColumn]:
 
 
 def _record(actor: Actor, source: Source, fmt: str, count: int, approximate: bool) -> None:
+    left_out = {"left_out_for": source.leave_out} if source.leave_out else {}
     if source.kind == ExportSource.SEGMENT:
         segment = Segment.objects.only("name").get(pk=source.query["segment"])
         activity_record(
@@ -84,7 +85,7 @@ def _record(actor: Actor, source: Source, fmt: str, count: int, approximate: boo
             target_type="segment",
             target_id=segment.pk,
             target_label=segment.name,
-            changes={"format": fmt},
+            changes={"format": fmt, **left_out},
             count=count,
         )
     else:
@@ -92,7 +93,7 @@ def _record(actor: Actor, source: Source, fmt: str, count: int, approximate: boo
             actor,
             "customers.exported",
             target_type="customer",
-            changes={"approximate": approximate, "format": fmt},
+            changes={"approximate": approximate, "format": fmt, **left_out},
             count=count,
         )
 

@@ -14,10 +14,17 @@ from django.http import QueryDict
 from django.utils import timezone
 
 from customers.custom_fields import CustomFieldSpec
-from customers.export import EXPORT_BATCH, ExportColumn, export_columns, export_rows
+from customers.export import (
+    EXPORT_BATCH,
+    ExportColumn,
+    export_columns,
+    export_rows,
+    without_suppressed,
+)
 from customers.filters import customers_filtered
 from customers.models import Customer
 from customers.selectors import customer_count
+from donotcontact.models import Channel
 from exports.models import ExportSource
 from segments.models import Membership, Segment
 from tags.models import Tag
@@ -44,8 +51,30 @@ class SourceGone(Exception):
 @dataclass(frozen=True)
 class Source:
     kind: str
+    # ``leave_out`` (a channel), when present, drops the customers the Do Not Contact list
+    # suppresses on that channel; stored with the rest so the background job applies it.
     query: dict[str, Any] = field(default_factory=dict)
     description: str = ""
+
+    @property
+    def leave_out(self) -> str:
+        channel = self.query.get("leave_out") or ""
+        return channel if channel in Channel.values else ""
+
+
+def source_leaving_out(source: Source, channel: str) -> Source:
+    """``source`` without the customers on the Do Not Contact list for ``channel`` ("" keeps
+    everyone), said in its description."""
+    if not channel:
+        return source
+    if channel not in Channel.values:
+        raise ValueError(f"unknown channel {channel!r}")
+    label = Channel(channel).label
+    return Source(
+        source.kind,
+        {**source.query, "leave_out": channel},
+        _clip(f"{source.description}, leaving out those on the Do Not Contact list for {label}"),
+    )
 
 
 def source_for_selection(*, ids: list[int], all_matching: bool, filter_query: str) -> Source:
@@ -114,12 +143,13 @@ def _base(source: Source) -> tuple[QuerySet, str, str]:
     """(rows, their customer-id key, the path from a row to its customer's fields)."""
     if source.kind == ExportSource.SEGMENT:
         # Driven from the membership key (segment, customer): a range scan of one segment.
+        members = Membership.objects.filter(segment_id=_segment_id(source))
         return (
-            Membership.objects.filter(segment_id=_segment_id(source)),
+            without_suppressed(members, source.leave_out, column="customer_id"),
             "customer_id",
             "customer__",
         )
-    return _customers(source), "pk", ""
+    return without_suppressed(_customers(source), source.leave_out), "pk", ""
 
 
 def source_columns(source: Source, custom: dict[str, CustomFieldSpec]) -> dict[str, ExportColumn]:
@@ -144,6 +174,7 @@ def source_estimate(source: Source) -> tuple[int, bool]:
     """(rows, approximate?) for a set too large to count exactly."""
     if source.kind == ExportSource.SEGMENT:
         segment = Segment.objects.get(pk=_segment_id(source))
-        return segment.member_count, False
-    total = customer_count(_customers(source))
+        # Members left out for the Do Not Contact list make the member count an upper bound.
+        return segment.member_count, bool(source.leave_out)
+    total = customer_count(_base(source)[0])
     return total.value, total.estimate

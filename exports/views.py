@@ -22,6 +22,7 @@ from exports.sources import (
     source_columns,
     source_for_segment,
     source_for_selection,
+    source_leaving_out,
 )
 from exports.writers import CONTENT_TYPES
 from members.access import marketer_required
@@ -108,7 +109,7 @@ def export_new(request: MemberRequest) -> HttpResponse:
         try:
             requested = export_request(
                 actor=Actor.for_request(request),
-                source=source,
+                source=source_leaving_out(source, form.cleaned_data["leave_out"]),
                 fmt=form.cleaned_data["format"],
                 column_keys=form.cleaned_data["columns"],
             )

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from donotcontact.models import Channel
 from segments.builder_form import NO_VALUE_OPS, Catalog, node_at, walk
 from segments.fields import RELATIVE_DATE_OPS, FieldType, Registry
 from segments.rules import MAX_DEPTH, MAX_PROPERTIES, MAX_TAGS
@@ -145,6 +146,18 @@ def default_condition(kind: str, key: str, catalog: Catalog) -> dict[str, Any] |
         if not key.isdigit() or int(key) not in {pk for pk, _ in catalog.segments}:
             return None
         return {"type": "segment", "operator": "in", "segment": int(key)}
+    if kind == "do_not_contact":
+        # "any" (or a channel) is what the picker offers; a condition is complete as picked.
+        if key != "any" and key not in Channel.values:
+            return None
+        channel = None if key == "any" else key
+        return {
+            "type": "do_not_contact",
+            "operator": "is",
+            "channel": channel,
+            "sender": None,
+            "account": None,
+        }
     return None
 
 

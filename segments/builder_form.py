@@ -48,6 +48,7 @@ TIME_UNITS = ("minutes", "hours", "days", "weeks", "months")
 DATE_UNITS = ("days", "weeks", "months")
 TAG_OPS = ("has_any", "has_all", "has_none")
 SEGMENT_OPS = ("in", "not_in")
+DNC_OPS = ("is", "is_not")
 
 
 @dataclass
@@ -201,6 +202,8 @@ class _FormReader:
             return self.tag(path)
         if kind == "segment":
             return self.segment(path)
+        if kind == "do_not_contact":
+            return self.do_not_contact(path)
         return {"type": "pick"}
 
     def group(self, path: str) -> dict[str, Any]:
@@ -318,6 +321,16 @@ class _FormReader:
             "segment": _int_or_raw(self.get(path, "segment")),
         }
 
+    def do_not_contact(self, path: str) -> dict[str, Any]:
+        # An unknown channel is kept as typed, for the rules to refuse with their message.
+        return {
+            "type": "do_not_contact",
+            "operator": _choice(self.get(path, "op"), DNC_OPS, "is"),
+            "channel": _text(self.get(path, "channel")),
+            "sender": _text(self.get(path, "sender")),
+            "account": _text(self.get(path, "account")),
+        }
+
 
 def empty_draft() -> dict[str, Any]:
     return {"type": "group", "match": "all", "negate": False, "children": []}
@@ -365,6 +378,10 @@ def draft_from_rules(tree: dict[str, Any], tz: ZoneInfo, registry: Registry) -> 
                 and node.get("operator") not in (*RELATIVE_DATE_OPS, *NO_VALUE_OPS)
             ):
                 node["value"], node["_time"] = local_moment(node["value"], tz)
+        elif kind == "do_not_contact":
+            node.setdefault("channel", None)
+            node.setdefault("sender", None)
+            node.setdefault("account", None)
         elif kind == "event":
             node.setdefault("count", {"operator": "gte", "value": 1})
             time = node.setdefault("time", {"operator": "any_time"})
@@ -391,6 +408,8 @@ def _strip(node: dict[str, Any]) -> dict[str, Any]:
     out = {k: v for k, v in node.items() if not k.startswith("_")}
     if out["type"] == "attribute" and out.get("value") is None:
         out.pop("value")
+    if out["type"] == "do_not_contact":
+        out = {k: v for k, v in out.items() if not (k in ("sender", "account") and v is None)}
     if out["type"] == "event":
         out["properties"] = [
             {k: v for k, v in p.items() if not (k == "value" and v is None)}

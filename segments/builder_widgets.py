@@ -8,9 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from donotcontact.models import Channel
 from segments.builder_form import (
     COUNT_OPS,
     DATE_UNITS,
+    DNC_OPS,
     NO_VALUE_OPS,
     SEGMENT_OPS,
     TAG_OPS,
@@ -61,6 +63,8 @@ TIME_LABELS = {
 }
 TAG_LABELS = {"has_any": "has any of", "has_all": "has all of", "has_none": "has none of"}
 SEGMENT_LABELS = {"in": "is in", "not_in": "is not in"}
+DNC_LABELS = {"is": "is on", "is_not": "is not on"}
+ANY_CHANNEL = "any channel"
 # Words after a relative date amount, as the reference's table reads them.
 RELATIVE_SUFFIX = {
     "will_be_in": "from today",
@@ -389,6 +393,41 @@ def _segment(node: dict[str, Any], path: str, catalog: Catalog) -> dict[str, Any
     }
 
 
+def _do_not_contact(node: dict[str, Any], path: str) -> dict[str, Any]:
+    channels = [("", ANY_CHANNEL), *Channel.choices]
+    channel = node.get("channel") or ""
+    if channel and channel not in Channel.values:
+        channels.append((channel, f"{channel} (unknown)"))
+    return {
+        "badge": "Do Not Contact",
+        "lines": [
+            [
+                word("customer"),
+                select(
+                    f"{path}.op", _labelled(DNC_OPS, DNC_LABELS), node["operator"], "DNC operator"
+                ),
+                word("the Do Not Contact list for"),
+                select(f"{path}.channel", channels, channel, "Channel"),
+            ],
+            [
+                word("as seen by sender"),
+                entry(
+                    "text", f"{path}.sender", node.get("sender"), "Sender", placeholder="any sender"
+                ),
+                word("and account"),
+                entry(
+                    "text",
+                    f"{path}.account",
+                    node.get("account"),
+                    "Account",
+                    placeholder="any account",
+                ),
+                word("(optional)"),
+            ],
+        ],
+    }
+
+
 def picker(path: str, catalog: Catalog) -> list[tuple[str, list[tuple[str, str, str]]]]:
     """The searchable lists a new condition is picked from: (group, [(action, label, note)])."""
     groups = [
@@ -406,6 +445,14 @@ def picker(path: str, catalog: Catalog) -> list[tuple[str, list[tuple[str, str, 
             [(f"pick:{path}:segment:{pk}", name, "segment") for pk, name in catalog.segments],
         )
     )
+    # "Any channel" first (Enter in the search picks the first match), then each channel, so
+    # a search for "sms" or "push" finds the list too.
+    listed = [(f"pick:{path}:do_not_contact:any", "On the Do Not Contact list", "any channel")]
+    listed += [
+        (f"pick:{path}:do_not_contact:{value}", f"On the Do Not Contact list for {label}", label)
+        for value, label in Channel.choices
+    ]
+    groups.append(("Do Not Contact", listed))
     return [(title, items) for title, items in groups if items]
 
 
@@ -419,6 +466,8 @@ def _leaf(node: dict[str, Any], path: str, catalog: Catalog) -> dict[str, Any]:
         model = _tag(node, path, catalog)
     elif kind == "segment":
         model = _segment(node, path, catalog)
+    elif kind == "do_not_contact":
+        model = _do_not_contact(node, path)
     else:
         model = {"badge": "New filter", "picker": picker(path, catalog), "lines": []}
     model.setdefault("props", [])

@@ -20,6 +20,10 @@ Semantics, in one place (the property-based test's reference evaluator follows t
 - Event counts are over events with that name, in the time window, whose properties all
   match; a count that can be zero (``eq 0``, ``lt 3``) matches customers with no such events.
 - Tags: ``has_none`` matches customers with none of the tags (added within the window).
+- Do Not Contact: ``is`` holds when an entry suppresses the customer's address for the channel
+  (any channel: their e-mail or phone on some channel) for the sender and account, by the
+  rules of donotcontact/suppression.py; ``is_not`` is its negation, so it holds for customers
+  without that address.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from donotcontact.suppression import suppressed_sql
 from segments.fields import Field, FieldType, Registry
 
 TRUE = "TRUE"
@@ -391,6 +396,16 @@ def segment_sql(node: dict[str, Any], ctx: CompileContext) -> Sql:
     return negate(positive) if node["operator"] == "not_in" else positive
 
 
+def do_not_contact_sql(node: dict[str, Any]) -> Sql:
+    # A correlated EXISTS on the entries' unique index (contact first): one probe per customer
+    # in incremental evaluation, a semi/anti-join or a hashed subplan over a whole base.
+    sql, params = suppressed_sql(
+        node["channel"], sender=node.get("sender", ""), account=node.get("account", ""), alias="c"
+    )
+    positive = Sql(f"({sql})", list(params))
+    return negate(positive) if node["operator"] == "is_not" else positive
+
+
 def condition_sql(node: dict[str, Any], ctx: CompileContext) -> Sql:
     kind = node["type"]
     if kind == "group":
@@ -405,6 +420,8 @@ def condition_sql(node: dict[str, Any], ctx: CompileContext) -> Sql:
         return event_sql(node, ctx)
     if kind == "tag":
         return tag_sql(node, ctx)
+    if kind == "do_not_contact":
+        return do_not_contact_sql(node)
     return segment_sql(node, ctx)
 
 

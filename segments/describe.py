@@ -19,6 +19,7 @@ from typing import Any
 
 from django.utils import dateformat, timezone
 
+from donotcontact.models import Channel
 from segments.fields import OPERATOR_LABELS, Field, FieldType, Registry
 from segments.rules import iter_conditions
 
@@ -230,8 +231,22 @@ def segment_text(node: dict[str, Any], ctx: DescribeContext) -> str:
     return f"{verb} the segment {shown}"
 
 
+def channel_words(channel: str | None) -> str:
+    return Channel(channel).label if channel else "any channel"
+
+
+def do_not_contact_text(node: dict[str, Any]) -> str:
+    """ "is on the Do Not Contact list for SMS (sender Acme)"."""
+    verb = "is on" if node["operator"] == "is" else "is not on"
+    text = f"{verb} the Do Not Contact list for {channel_words(node.get('channel'))}"
+    scope = [f"{what} {_quoted(node[what])}" for what in ("sender", "account") if node.get(what)]
+    return f"{text} ({', '.join(scope)})" if scope else text
+
+
 def condition_text(node: dict[str, Any], ctx: DescribeContext) -> str:
     kind = node["type"]
+    if kind == "do_not_contact":
+        return do_not_contact_text(node)
     if kind == "attribute":
         return attribute_text(node, ctx)
     if kind == "event":
@@ -277,6 +292,8 @@ def seen_text(node: dict[str, Any], seen: Any, ctx: DescribeContext) -> str:
         return "does not have it" if len(node["tags"]) == 1 else "has none of them"
     if kind == "segment":
         return "is in it" if seen else "is not in it"
+    if kind == "do_not_contact":
+        return entry_text(seen)
     if seen is None or seen == "":
         return "no value"
     _, f = _field_label(node["field"], ctx)
@@ -297,6 +314,17 @@ def seen_text(node: dict[str, Any], seen: Any, ctx: DescribeContext) -> str:
     if f.type == FieldType.CHOICE:
         return _quoted(_choice_label(f, seen))
     return _quoted(seen)
+
+
+def entry_text(entry: dict[str, Any] | None) -> str:
+    """The Do Not Contact entry explain.py found for a customer, in words."""
+    if not entry:
+        return "not on the list"
+    channel = Channel(entry["channel"]).label if entry["channel"] else "all channels"
+    scope = [f"{what} {_quoted(entry[what])}" for what in ("sender", "account") if entry[what]]
+    added = dateformat.format(timezone.localtime(entry["added_at"]), DAY_FORMAT)
+    text = f"{entry['contact']} is listed for {channel}"
+    return f"{text} ({', '.join(scope)}), added {added}" if scope else f"{text}, added {added}"
 
 
 # --- trees ----------------------------------------------------------------------------------

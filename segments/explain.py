@@ -8,6 +8,8 @@ from typing import Any
 from django.db import connection
 
 from customers.models import Customer
+from donotcontact.models import Entry
+from donotcontact.suppression import address_column, entries_matching_q
 from segments.compiler import FALSE, CompileContext, Sql, condition_sql, event_rows, tag_window
 from segments.models import Membership, Segment
 from segments.query import compile_context
@@ -38,11 +40,37 @@ def _seen_sql(node: dict[str, Any], ctx: CompileContext) -> Sql:
             f" WHERE t.customer_id = c.id AND t.tag_id = ANY(%s){window.sql})",
             [ids, *window.params],
         )
+    if kind == "do_not_contact":
+        # The matching entry is looked up afterwards (``_entry_seen``), by the list's own rule.
+        return Sql("NULL::text")
     return Sql(
         "EXISTS (SELECT 1 FROM segments_membership m"
         " WHERE m.segment_id = %s AND m.customer_id = c.id)",
         [node["segment"]],
     )
+
+
+def _entry_seen(node: dict[str, Any], email: str, phone: str) -> dict[str, Any] | None:
+    """The entry (the oldest, if several) that puts this customer on the list as the
+    condition asks, or None."""
+    channel = node.get("channel")
+    if channel:
+        contacts = [email if address_column(channel) == "c.email" else phone]
+    else:
+        contacts = [email, phone]
+    for contact in contacts:
+        if not contact:
+            continue
+        q = entries_matching_q(contact, channel, node.get("sender", ""), node.get("account", ""))
+        entry = (
+            Entry.objects.filter(q)
+            .order_by("added_at", "id")
+            .values("contact", "channel", "sender", "account", "added_at", "source")
+            .first()
+        )
+        if entry is not None:
+            return entry
+    return None
 
 
 def _leaves(tree: dict[str, Any], path: str = "root"):
@@ -92,13 +120,20 @@ def explain(segment: Segment, customer_id: int) -> dict[str, Any]:
         params += [*held.params, *seen.params]
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT {', '.join(columns) or FALSE} FROM customers_customer c WHERE c.id = %s",
+            f"SELECT c.email, c.phone, {', '.join(columns) or FALSE}"
+            " FROM customers_customer c WHERE c.id = %s",
             [*params, customer_id],
         )
         row = cursor.fetchone()
     if row is None:
         raise Customer.DoesNotExist(f"No customer {customer_id}.")
-    results = {path: (row[2 * i], row[2 * i + 1]) for i, (path, _) in enumerate(leaves)}
+    email, phone, row = row[0], row[1], row[2:]
+    results = {}
+    for i, (path, node) in enumerate(leaves):
+        seen = row[2 * i + 1]
+        if node["type"] == "do_not_contact":
+            seen = _entry_seen(node, email, phone)
+        results[path] = (row[2 * i], seen)
     folded = _fold(tree, results, "root")
     member = Membership.objects.filter(segment=segment, customer_id=customer_id).exists()
     return {"matches": folded["held"], "member": member, "rules": folded}

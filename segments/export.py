@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from customers.export import csv_lines, escape_cell
+from customers.export import csv_lines, escape_cell, without_suppressed
 from segments.models import Membership, Segment
 
 EXPORT_BATCH = 2000
@@ -20,17 +20,24 @@ EXPORT_HEADER = (
 )
 
 
-def members_csv(segment: Segment, batch: int = EXPORT_BATCH) -> Iterator[str]:
+def members_csv(
+    segment: Segment, batch: int = EXPORT_BATCH, *, leave_out: str = ""
+) -> Iterator[str]:
     """Every member, in keyset batches on the membership key: one query per batch, never
-    the whole segment in memory. Cells a spreadsheet would run as formulas are escaped."""
-    yield from csv_lines(list(EXPORT_HEADER), _member_rows(segment, batch))
+    the whole segment in memory. Cells a spreadsheet would run as formulas are escaped.
+    ``leave_out`` (a channel) drops the members the Do Not Contact list suppresses on it; an
+    unknown channel raises ValueError here, before anything is streamed."""
+    base = without_suppressed(
+        Membership.objects.filter(segment=segment), leave_out, column="customer_id"
+    )
+    return csv_lines(list(EXPORT_HEADER), _member_rows(base, batch))
 
 
-def _member_rows(segment: Segment, batch: int) -> Iterator[list[str]]:
+def _member_rows(base, batch: int) -> Iterator[list[str]]:
     after = 0
     while True:
         rows = list(
-            Membership.objects.filter(segment=segment, customer_id__gt=after)
+            base.filter(customer_id__gt=after)
             .order_by("customer_id")
             .values_list(
                 "customer_id",

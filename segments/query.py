@@ -15,6 +15,8 @@ from django.db import connection, transaction
 from django.db.utils import OperationalError
 from django.utils import timezone
 
+from donotcontact.models import Channel
+from donotcontact.suppression import reachable_sql
 from events.models import EventType
 from segments.compiler import CompileContext, Sql, compile_rules, condition_sql
 from segments.fields import Registry
@@ -22,6 +24,12 @@ from segments.rules import iter_conditions
 from tags.models import Tag
 
 SAMPLE_SIZE = 10
+# The channels the preview counts reachable customers for. The phone channels share one
+# address but are suppressed one by one; each channel costs a hash probe per matching row, so
+# the preview shows the four a marketer reaches most rather than all seven.
+REACH_CHANNELS: tuple[str, ...] = tuple(
+    c.value for c in (Channel.EMAIL, Channel.SMS, Channel.WHATSAPP, Channel.PUSH)
+)
 
 
 @dataclass
@@ -101,6 +109,9 @@ class Preview:
     sample: list[dict[str, Any]]
     # The count after each top-level condition: conditions 1..k of the root group.
     steps: list[int] = field(default_factory=list)
+    # Channel → matching customers with an address for it whom no Do Not Contact entry
+    # suppresses (any sender); None when not asked for or the count was only estimated.
+    reachable: dict[str, int] | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -109,7 +120,15 @@ class Preview:
             "sample": self.sample,
             "sample_user_ids": [row["user_id"] for row in self.sample],
             "conditions": self.steps,
+            "reachable": self.reachable,
         }
+
+    @property
+    def reach(self) -> list[tuple[str, int]]:
+        """(channel label, reachable count), in REACH_CHANNELS order, for the page."""
+        if self.reachable is None:
+            return []
+        return [(Channel(ch).label, self.reachable[ch]) for ch in REACH_CHANNELS]
 
 
 def _prefixes_sql(tree: dict[str, Any], ctx: CompileContext) -> tuple[str, list[Any]]:
@@ -132,27 +151,52 @@ def _prefixes_sql(tree: dict[str, Any], ctx: CompileContext) -> tuple[str, list[
     return sql, params
 
 
+def _count_sql(where: Sql, reach: bool) -> tuple[str, list[Any]]:
+    """The match count, and with ``reach`` the reachable count per channel in the same scan.
+    The channels are columns of an OFFSET 0 subquery rather than FILTER clauses of the
+    aggregate: there the planner knows how many rows each suppression check runs for and
+    hashes the list's entries once (a hashed subplan), where under the aggregate it would
+    expect one call and probe the index for every row (measured: about 3x the scan's time)."""
+    if not reach:
+        return f"SELECT count(*) FROM customers_customer c WHERE {where.sql}", where.params
+    columns, params = [], []
+    for i, channel in enumerate(REACH_CHANNELS):
+        sql, channel_params = reachable_sql(channel, alias="c")
+        columns.append(f"{sql} AS r{i}")
+        params += channel_params
+    filters = ", ".join(f"count(*) FILTER (WHERE r{i})" for i in range(len(REACH_CHANNELS)))
+    sql = (
+        f"SELECT count(*), {filters} FROM (SELECT {', '.join(columns)}"
+        f" FROM customers_customer c WHERE {where.sql} OFFSET 0) AS s"
+    )
+    return sql, [*params, *where.params]
+
+
 def preview(
     tree: dict[str, Any],
     tz: ZoneInfo | str,
     *,
     steps: bool = True,
+    reach: bool = True,
     timeout_ms: int | None = None,
 ) -> Preview:
-    """Count and first members of a clean tree, without storing anything. A count that runs
-    past the statement timeout falls back to the planner's estimate (``estimated``)."""
+    """Count and first members of a clean tree, without storing anything, and (``reach``)
+    how many of them each channel reaches. A count that runs past the statement timeout
+    falls back to the planner's estimate (``estimated``), without reachable counts."""
     ctx = compile_context(tree, tz)
     where = compile_rules(tree, ctx)
+    reachable: dict[str, int] | None = None
     timeout = timeout_ms or settings.SEGMENTS_PREVIEW_TIMEOUT_MS
     with transaction.atomic(), connection.cursor() as cursor:
         set_work_mem(cursor)
         cursor.execute("SELECT set_config('statement_timeout', %s, true)", [str(timeout)])
         try:
             with transaction.atomic():
-                cursor.execute(
-                    f"SELECT count(*) FROM customers_customer c WHERE {where.sql}", where.params
-                )
-                count, estimated = cursor.fetchone()[0], False
+                cursor.execute(*_count_sql(where, reach))
+                counted = cursor.fetchone()
+                count, estimated = counted[0], False
+                if reach:
+                    reachable = dict(zip(REACH_CHANNELS, counted[1:], strict=True))
         except OperationalError:  # QueryCanceled: the statement timeout
             count, estimated = _estimate(cursor, where), True
         sample: list[dict[str, Any]] = []
@@ -178,7 +222,7 @@ def preview(
                     prefix_counts = list(cursor.fetchone())
             except OperationalError:
                 prefix_counts = []
-    return Preview(count, estimated, sample, prefix_counts)
+    return Preview(count, estimated, sample, prefix_counts, reachable)
 
 
 def matching_ids(tree: dict[str, Any], tz: ZoneInfo | str, customer_ids: Sequence[int]) -> set[int]:

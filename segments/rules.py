@@ -17,6 +17,8 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ConfigDict, StrictBool, StrictInt, StrictStr, ValidationError
 from pydantic import Field as PydanticField
 
+from donotcontact.contacts import ContactInvalid, account_clean, sender_clean
+from donotcontact.models import Channel
 from segments.fields import (
     ORDER_OPS,
     RELATIVE_DATE_OPS,
@@ -118,7 +120,22 @@ class SegmentRef(_Strict):
     segment: StrictInt
 
 
-Node = Annotated[Group | Attribute | Event | Tag | SegmentRef, PydanticField(discriminator="type")]
+class DoNotContact(_Strict):
+    """On (or not on) the Do Not Contact list: for a channel (None: for some channel), as seen
+    by a sender and a sending account (empty: whatever the sender / account). The rules of
+    what suppresses whom are donotcontact/suppression.py's."""
+
+    type: Literal["do_not_contact"]
+    operator: Literal["is", "is_not"] = "is"
+    channel: Literal[tuple(Channel.values)] | None = None  # type: ignore[valid-type]
+    sender: StrictStr | None = None
+    account: StrictStr | None = None
+
+
+Node = Annotated[
+    Group | Attribute | Event | Tag | SegmentRef | DoNotContact,
+    PydanticField(discriminator="type"),
+]
 Group.model_rebuild()
 
 
@@ -153,7 +170,7 @@ def _path(loc: tuple[Any, ...]) -> str:
     for item in loc:
         if isinstance(item, int):
             parts[-1 if parts else 0 :] = [f"{parts[-1] if parts else ''}[{item}]"]
-        elif item in ("group", "attribute", "event", "tag", "segment"):
+        elif item in ("group", "attribute", "event", "tag", "segment", "do_not_contact"):
             continue  # the discriminated union's branch name, not a key
         else:
             parts.append(str(item))
@@ -390,6 +407,8 @@ class _Checker:
                 return self.event(node, path)
             if isinstance(node, Tag):
                 return self.tag(node, path)
+            if isinstance(node, DoNotContact):
+                return self.do_not_contact(node)
             return self.segment(node, path)
         except ValueError as exc:
             self.fail(path, str(exc))
@@ -470,6 +489,23 @@ class _Checker:
             raise ValueError(f"No segment with id {node.segment}.")
         return {"type": "segment", "operator": node.operator, "segment": node.segment}
 
+    def do_not_contact(self, node: DoNotContact) -> dict[str, Any]:
+        # Sender and account are matched as the list stores them (donotcontact/contacts.py).
+        try:
+            sender, account = sender_clean(node.sender), account_clean(node.account)
+        except ContactInvalid as exc:
+            raise ValueError(str(exc)) from None
+        out: dict[str, Any] = {
+            "type": "do_not_contact",
+            "operator": node.operator,
+            "channel": node.channel,
+        }
+        if sender:
+            out["sender"] = sender
+        if account:
+            out["account"] = account
+        return out
+
 
 def rules_clean(raw: Any, ctx: RulesContext, *, segment_id: int | None = None) -> dict[str, Any]:
     """Validate and normalise a rule tree. Cycles through "in segment" are checked by the
@@ -524,6 +560,9 @@ def rules_dependencies(tree: dict[str, Any], registry: Registry) -> Dependencies
         elif kind == "tag":
             kinds |= ChangeKind.TAGS
             time_based |= "within" in node
+        elif kind == "do_not_contact":
+            # A new e-mail or phone number and a list change both move the answer.
+            kinds |= ChangeKind.PROFILE | ChangeKind.DO_NOT_CONTACT
         else:
             kinds |= ChangeKind.MEMBERSHIP
             if node["segment"] not in segments:

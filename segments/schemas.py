@@ -24,7 +24,11 @@ MEMBERS_MAX = 500
 RULES_DESCRIPTION = (
     'The rule tree: a group `{"type": "group", "match": "all" | "any", "negate": false, '
     '"children": [...]}` whose children are groups or conditions of type `attribute`, '
-    f"`event`, `tag` or `segment`; at most {MAX_CONDITIONS} conditions."
+    f"`event`, `tag`, `segment` or `do_not_contact`; at most {MAX_CONDITIONS} conditions. "
+    'A Do Not Contact condition reads `{"type": "do_not_contact", "operator": "is" | "is_not", '
+    '"channel": "email" | "sms" | "whatsapp" | "viber" | "rcs" | "voice" | "push" | null, '
+    '"sender": "...", "account": "..."}`: `channel` null means on the list for some channel; '
+    "`sender` and `account` (optional) scope it to messages from that sender or account."
 )
 TIMEZONE_DESCRIPTION = (
     "IANA zone in which relative dates are read and date-times without an offset are "
@@ -130,6 +134,11 @@ class PreviewOut(Schema):
     conditions: list[int] = Field(
         description="The count after each top-level condition: entry k counts the customers "
         "matching conditions 1..k of the root group. Empty when estimated."
+    )
+    reachable: dict[str, int] | None = Field(
+        description="Per channel (`email`, `sms`, `whatsapp`, `push`): the matching customers "
+        "with an address for it whom no Do Not Contact entry suppresses (for every sender). "
+        "Null when estimated."
     )
 
 

@@ -43,6 +43,16 @@ class Customer:
     events: list[Event] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class ListEntry:
+    """A Do Not Contact entry: "" for channel, sender or account means every one."""
+
+    contact: str
+    channel: str = ""
+    sender: str = ""
+    account: str = ""
+
+
 @dataclass
 class World:
     now: datetime
@@ -50,6 +60,7 @@ class World:
     custom_types: dict[str, str]  # live custom fields: name → text | number | date | boolean
     customers: list[Customer]
     memberships: dict[int, set[int]] = field(default_factory=dict)  # segment id → customer ids
+    entries: list[ListEntry] = field(default_factory=list)  # the Do Not Contact list
 
     @property
     def today(self) -> date:
@@ -72,6 +83,9 @@ def holds(node: dict[str, Any], customer: Customer, world: World) -> bool:
         return _event(node, customer, world)
     if kind == "tag":
         return _tag(node, customer, world)
+    if kind == "do_not_contact":
+        listed = _listed(node, customer, world)
+        return listed if node["operator"] == "is" else not listed
     members = world.memberships.get(node["segment"], set())
     return (customer.id in members) == (node["operator"] == "in")
 
@@ -314,3 +328,25 @@ def _tag(node: dict[str, Any], customer: Customer, world: World) -> bool:
         return all(name in held for name in wanted)
     has_any = any(name in held for name in wanted)
     return has_any if node["operator"] == "has_any" else not has_any
+
+
+# --- the Do Not Contact list ----------------------------------------------------------------
+
+
+def _listed(node: dict[str, Any], customer: Customer, world: World) -> bool:
+    """An entry for the customer's address on the channel (e-mail for Email, the phone number
+    for every other channel; either for "any channel"), or for every channel, that applies to
+    the sender and account asked about: an entry for one sender applies only when that sender
+    is asked about, an entry for every sender always. The same for accounts."""
+    channel = node.get("channel")
+    email, phone = customer.columns.get("email") or "", customer.columns.get("phone") or ""
+    addresses = {email, phone} if channel is None else {email if channel == "email" else phone}
+    addresses.discard("")
+    sender, account = node.get("sender", ""), node.get("account", "")
+    return any(
+        entry.contact in addresses
+        and (channel is None or entry.channel in ("", channel))
+        and entry.sender in ("", sender)
+        and entry.account in ("", account)
+        for entry in world.entries
+    )

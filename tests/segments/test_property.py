@@ -3,6 +3,7 @@
 Hypothesis draws a small world (customers with standard, analytics and custom values, some
 empty; tags with the time they were added; events with properties; stored membership of two
 other segments) and rule trees using every condition kind and operator, nested with negation.
+The Do Not Contact list holds a few entries for the customers' (shared) addresses.
 Each tree is validated with rules_clean, compiled and run three ways (as a WHERE clause over
 all customers, narrowed to a batch of candidates, and per condition as a column, which must
 never be NULL), and every answer must equal the reference's.
@@ -26,6 +27,7 @@ from hypothesis import strategies as st
 
 from customers.custom_fields import CustomFieldSpec, custom_field_specs, format_date_value
 from customers.models import Customer, CustomField
+from donotcontact.models import Entry as ListEntry
 from events.models import Event, EventType
 from segments.compiler import compile_rules, condition_sql
 from segments.fields import OPERATORS, Registry
@@ -69,6 +71,12 @@ FIELDS = {
 }
 TAGS = ["vip", "Beta", "gold"]  # stored; "ghost" is known to validation only (deleted since)
 EVENT_NAMES = ["purchase", "app-launch"]
+# Few addresses, so customers share them and the list's entries often name them.
+EMAILS = ["", "ann@x.io", "bob@x.io"]
+PHONES = ["", "+4711111111", "+4722222222"]
+SENDERS = ["Acme", "acme", "Beta"]
+ACCOUNTS = ["a1", "a2"]
+CHANNELS = ["email", "sms", "whatsapp", "push", "voice"]
 
 # --- values ---------------------------------------------------------------------------------
 
@@ -131,6 +139,8 @@ def customers(draw, now: datetime, tz: ZoneInfo, index: int) -> dict[str, Any]:
         "user_type": draw(st.sampled_from(["live", "test"])),
         "created_at": draw(instants(now, tz)),
         "last_seen": draw(st.none() | instants(now, tz)),
+        "email": draw(st.sampled_from(EMAILS)),
+        "phone": draw(st.sampled_from(PHONES)),
     }
     custom: dict[str, Any] = {}
     values = {
@@ -365,6 +375,39 @@ def tags(draw, pool: Pool) -> dict[str, Any]:
     return node
 
 
+@st.composite
+def list_entries(draw) -> list[reference.ListEntry]:
+    """The Do Not Contact list: e-mail entries for Email or every channel, phone entries for
+    a phone channel or every channel, for every sender or one, every account or one."""
+    entries = set()
+    for _ in range(draw(st.integers(0, 6))):
+        contact = draw(st.sampled_from([*EMAILS[1:], *PHONES[1:], "ghost@x.io"]))
+        channels = ["", "email"] if "@" in contact else ["", *CHANNELS[1:]]
+        entries.add(
+            reference.ListEntry(
+                contact,
+                draw(st.sampled_from(channels)),
+                draw(st.sampled_from(["", "", *SENDERS])),
+                draw(st.sampled_from(["", "", *ACCOUNTS])),
+            )
+        )
+    return sorted(entries, key=lambda e: (e.contact, e.channel, e.sender, e.account))
+
+
+@st.composite
+def do_not_contact(draw) -> dict[str, Any]:
+    node: dict[str, Any] = {
+        "type": "do_not_contact",
+        "operator": draw(st.sampled_from(["is", "is_not"])),
+        "channel": draw(st.sampled_from([None, *CHANNELS])),
+    }
+    if draw(st.booleans()):
+        node["sender"] = draw(st.sampled_from(SENDERS))
+    if draw(st.booleans()):
+        node["account"] = draw(st.sampled_from(ACCOUNTS))
+    return node
+
+
 def segment_refs() -> st.SearchStrategy[dict[str, Any]]:
     # "segment" is an index into the world's two segments, replaced by its id once stored.
     return st.builds(
@@ -388,7 +431,7 @@ def trees(pool: Pool) -> st.SearchStrategy[dict[str, Any]]:
             st.lists(children, min_size=1, max_size=3),
         )
 
-    leaves = st.one_of(attributes(pool), events(pool), tags(pool), segment_refs())
+    leaves = st.one_of(attributes(pool), events(pool), tags(pool), segment_refs(), do_not_contact())
     return group(st.recursive(leaves, group, max_leaves=8))
 
 
@@ -398,20 +441,25 @@ def worlds(draw) -> tuple[datetime, ZoneInfo, list[dict[str, Any]], list[set[int
     tz = ZoneInfo(draw(st.sampled_from(ZONES)))
     people = [draw(customers(now, tz, i)) for i in range(draw(st.integers(1, 6)))]
     members = [draw(st.sets(st.integers(0, len(people) - 1))) for _ in range(2)]
+    entries = draw(list_entries())
     # Several trees per world: storing the world costs more than evaluating a tree.
     rules = draw(st.lists(trees(Pool.of(now, tz, people)), min_size=1, max_size=8))
-    return now, tz, people, members, rules
+    return now, tz, people, members, entries, rules
 
 
 # --- running it -----------------------------------------------------------------------------
 
 
-def _store(now, tz, people, members) -> tuple[reference.World, list[int]]:
+def _store(now, tz, people, members, entries) -> tuple[reference.World, list[int]]:
     for name, kind in CUSTOM.items():
         CustomField.objects.create(name=name, label=name.title(), type=kind)
     tag_ids = {name: Tag.objects.create(name=name).pk for name in TAGS}
     type_ids = {name: EventType.objects.get_or_create(name=name)[0].pk for name in EVENT_NAMES}
-    world = reference.World(now=now, tz=tz, custom_types={}, customers=[])
+    world = reference.World(now=now, tz=tz, custom_types={}, customers=[], entries=entries)
+    ListEntry.objects.bulk_create(
+        ListEntry(contact=e.contact, channel=e.channel, sender=e.sender, account=e.account)
+        for e in entries
+    )
     rows = Customer.objects.bulk_create(
         Customer(**person["columns"], custom=person["custom"]) for person in people
     )
@@ -514,10 +562,10 @@ class _Rollback(Exception):
 )
 @given(worlds())
 def test_sql_agrees_with_the_reference(world_args):
-    now, tz, people, members, rules = world_args
+    now, tz, people, members, entries, rules = world_args
     try:
         with transaction.atomic():  # every example starts from an empty database
-            world, segment_ids = _store(now, tz, people, members)
+            world, segment_ids = _store(now, tz, people, members, entries)
             CustomField.objects.filter(name="legacy").update(deleted_at=now)
             world.custom_types = {name: spec.type for name, spec in custom_field_specs().items()}
             assert "legacy" not in world.custom_types
