@@ -9,6 +9,7 @@ import pytest
 from activity.models import Activity
 from customers.columns import PREFERENCE_KEY
 from customers.models import Customer, CustomField
+from donotcontact.models import Entry
 from tags.models import CustomerTag, Tag
 from tests.factories import CustomerFactory
 
@@ -180,6 +181,27 @@ def test_bulk_export_is_formula_escaped(marketer_client):
     assert record["custom.plan"] == "'+1"
     assert record["custom.vip"] == "true"
     assert record["tags"] == "'@home"
+
+
+def test_bulk_export_can_leave_out_suppressed_customers(marketer_client):
+    kept = CustomerFactory(user_id="kept", email="kept@example.com")
+    listed = CustomerFactory(user_id="listed", email="listed@example.com")
+    Entry.objects.create(contact="listed@example.com", channel="email")
+    ids = [kept.pk, listed.pk]
+
+    def exported(**extra):
+        data = {"ids": ids, "action": "export", **extra}
+        response = marketer_client.post("/customers/bulk/", data)
+        rows = csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode()))
+        return sorted(row["id"] for row in rows)
+
+    assert exported() == ["kept", "listed"]
+    assert exported(leave_out="email") == ["kept"]
+    assert exported(leave_out="sms") == ["kept", "listed"]  # the entry is for Email only
+    refused = marketer_client.post(
+        "/customers/bulk/", {"ids": ids, "action": "export", "leave_out": "fax"}, follow=True
+    )
+    assert "Unknown channel" in refused.content.decode()
 
 
 def test_bulk_delete_confirms_then_erases(marketer_client):
