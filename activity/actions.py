@@ -29,6 +29,7 @@ ACTION_LABELS: dict[str, str] = {
     "do_not_contact.added": "Added to Do Not Contact",
     "do_not_contact.removed": "Removed from Do Not Contact",
     "do_not_contact.exported": "Exported Do Not Contact entries",
+    "do_not_contact.imported": "Imported Do Not Contact entries",
 }
 
 TARGET_TYPES: dict[str, str] = {

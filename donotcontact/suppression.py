@@ -99,15 +99,28 @@ def entries_matching_q(
     return q
 
 
+# The temporary table ``customers_mark_for_added_contacts`` reads: one ``contact`` column.
+ADDED_CONTACTS_TABLE = "dnc_added_contacts"
+
+
 def customers_mark_for_contacts(contacts: Iterable[str]) -> None:
     """Queue the customers whose e-mail or phone is among ``contacts`` for incremental segment
     evaluation, in the caller's transaction. Skipped when no segment reads the list."""
+    contacts = sorted(set(contacts))
+    if contacts:
+        _mark("= ANY(%s)", [contacts])
+
+
+def customers_mark_for_added_contacts() -> None:
+    """``customers_mark_for_contacts`` for the contacts the caller put in the temporary table
+    ADDED_CONTACTS_TABLE, set-based for imports of millions (a join, not a Python list)."""
+    _mark(f"IN (SELECT contact FROM {ADDED_CONTACTS_TABLE})", [])
+
+
+def _mark(contacts_sql: str, params: list) -> None:
     from segments.fields import ChangeKind
     from segments.incremental import _trigger
 
-    contacts = sorted(set(contacts))
-    if not contacts:
-        return
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT EXISTS (SELECT 1 FROM segments_segment WHERE change_kinds & %s <> 0)",
@@ -118,12 +131,13 @@ def customers_mark_for_contacts(contacts: Iterable[str]) -> None:
         cursor.execute(
             "INSERT INTO segments_pendingcustomer (customer_id, kinds, seq, marked_at)"
             " SELECT id, %s, nextval('segments_pending_seq'), now() FROM ("
-            "   SELECT c.id FROM customers_customer c WHERE c.email = ANY(%s)"
-            "   UNION SELECT c.id FROM customers_customer c WHERE c.phone = ANY(%s)"
+            f"   SELECT c.id FROM customers_customer c WHERE c.email {contacts_sql}"
+            f"   UNION SELECT c.id FROM customers_customer c WHERE c.phone {contacts_sql}"
+            # Sorted, so two writers marking overlapping sets lock the rows in the same order.
             "   ORDER BY 1) ids"
             " ON CONFLICT (customer_id) DO UPDATE"
             " SET kinds = segments_pendingcustomer.kinds | EXCLUDED.kinds, seq = EXCLUDED.seq",
-            [ChangeKind.DO_NOT_CONTACT, contacts, contacts],
+            [ChangeKind.DO_NOT_CONTACT, *params, *params],
         )
         if cursor.rowcount:
             transaction.on_commit(_trigger)

@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "exports",
     "donotcontact",
     "webhooks",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -226,11 +227,39 @@ IMPORTS_MERGE_CONNECTIONS = int(os.environ.get("IMPORTS_MERGE_CONNECTIONS", "2")
 IMPORTS_STALE_SECONDS = int(os.environ.get("IMPORTS_STALE_SECONDS", "300"))
 IMPORTS_MAX_ATTEMPTS = int(os.environ.get("IMPORTS_MAX_ATTEMPTS", "3"))
 
+# Do Not Contact imports (.txt, .csv, .xlsx or a .zip holding one): the upload and the file
+# taken out of a zip wait here until the import has finished.
+DNC_IMPORTS_DIR = Path(os.environ.get("DNC_IMPORTS_DIR", engines.VAR_DIR / "dnc_imports"))
+DNC_IMPORT_MAX_BYTES = int(os.environ.get("DNC_IMPORT_MAX_BYTES", str(15 * 1024 * 1024)))
+# A zip or xlsx is refused once its contents expand past this (counted while reading).
+DNC_IMPORT_MAX_EXPANDED = int(os.environ.get("DNC_IMPORT_MAX_EXPANDED", str(100 * 1024 * 1024)))
+# Files up to this size are analysed during the request; larger ones in the background.
+DNC_IMPORT_INLINE_BYTES = int(os.environ.get("DNC_IMPORT_INLINE_BYTES", str(256 * 1024)))
+# Staged rows per checkpoint of the import (one transaction each).
+DNC_IMPORT_CHUNK_ROWS = int(os.environ.get("DNC_IMPORT_CHUNK_ROWS", "100000"))
+# Imports left in the wizard (uploaded or analysed, never started) this long are cleared.
+DNC_IMPORT_ABANDONED_HOURS = int(os.environ.get("DNC_IMPORT_ABANDONED_HOURS", "24"))
+
 # --- Exports ---------------------------------------------------------------------------------
 # Export files built in the background wait here for their download until they expire.
 EXPORTS_DIR = Path(os.environ.get("EXPORTS_DIR", engines.VAR_DIR / "exports"))
 # Exports of at most this many rows stream straight to the browser; larger ones build in a job.
 EXPORTS_STREAM_MAX_ROWS = int(os.environ.get("EXPORTS_STREAM_MAX_ROWS", "10000"))
+
+# --- Webhooks --------------------------------------------------------------------------------
+# Loopback addresses (127.0.0.0/8, ::1) are refused like every private address unless this is
+# on: for a receiver on the same machine in development and tests only, never in production.
+WEBHOOKS_ALLOW_LOOPBACK = env_bool("WEBHOOKS_ALLOW_LOOPBACK", False)
+if WEBHOOKS_ALLOW_LOOPBACK and PRODUCTION:
+    raise RuntimeError("WEBHOOKS_ALLOW_LOOPBACK is for development and tests, not production")
+WEBHOOKS_TIMEOUT_SECONDS = float(os.environ.get("WEBHOOKS_TIMEOUT_SECONDS", "15"))
+WEBHOOKS_MAX_RESPONSE_BYTES = 64 * 1024  # read at most this much of a receiver's answer
+# Failed deliveries are retried with exponential backoff and jitter for this long.
+WEBHOOKS_RETRY_HOURS = int(os.environ.get("WEBHOOKS_RETRY_HOURS", "72"))
+# An endpoint is disabled after this many failed attempts in a row (410 Gone disables at once).
+WEBHOOKS_DISABLE_AFTER_FAILURES = int(os.environ.get("WEBHOOKS_DISABLE_AFTER_FAILURES", "100"))
+# After a secret is rotated the old one keeps signing (a second signature) for this long.
+WEBHOOKS_SECRET_OVERLAP_HOURS = int(os.environ.get("WEBHOOKS_SECRET_OVERLAP_HOURS", "24"))
 
 # Phone numbers are stored in E.164. Numbers written without a country code are read as this
 # region's (ISO 3166 code such as "GB"); empty means they must be international.

@@ -21,4 +21,5 @@ urlpatterns = [
     path("", include("donotcontact.urls")),
     path("", include("donotcontact.import_urls")),
     path("", include("webhooks.urls")),
+    path("", include("notifications.urls")),
 ]
