@@ -113,9 +113,7 @@ class CleanEntry:
         return (self.contact, self.channel, self.sender, self.account)
 
 
-def entry_clean(
-    contact: Any, channel: Any = "", sender: Any = "", account: Any = ""
-) -> CleanEntry:
+def entry_clean(contact: Any, channel: Any = "", sender: Any = "", account: Any = "") -> CleanEntry:
     """The four values that identify an entry, normalised; ContactInvalid says what is wrong."""
     clean_contact = contact_clean(contact)
     return CleanEntry(

@@ -52,7 +52,20 @@ ANALYZE_BATCH = 50_000  # rows COPYed per transaction (and per progress update)
 MAX_ATTEMPTS = 3
 # Header words that name a column; a first row made of them is a header row.
 _HEADER_WORDS = {
-    "contact": ("contact", "email", "e-mail", "email address", "phone", "phone number", "mobile"),
+    "contact": (
+        "contact",
+        "contact information",
+        "contact info",
+        "email",
+        "e-mail",
+        "email address",
+        "e-mail address",
+        "phone",
+        "phone number",
+        "mobile",
+        "msisdn",
+        "destination",
+    ),
     "sender": ("sender", "from", "sender id"),
     "channel": ("channel",),
 }
@@ -109,18 +122,24 @@ def _guess(preview: list[tuple[int, list[str]]]) -> tuple[int, dict[str, int | N
         for target, words in _HEADER_WORDS.items():
             if word in words and mapping[target] is None:
                 mapping[target] = index
+    # Any column named after a target makes the first row a header row (the reference's
+    # sample names its contact column "Contact information").
+    header = any(index is not None for index in mapping.values())
+    start = number + 1 if header else 1
     if mapping["contact"] is not None:
-        return number + 1, mapping
-    for _, cells in preview:
+        return start, mapping
+    for _, cells in preview[1:] if header else preview:
         for index, cell in enumerate(cells):
+            if index in mapping.values():
+                continue
             try:
                 entry_clean(cell)
             except ContactInvalid:
                 continue
             mapping["contact"] = index
-            return 1, mapping
+            return start, mapping
     mapping["contact"] = 0
-    return 1, mapping
+    return start, mapping
 
 
 def import_data(imp: EntryImport) -> DataFile:

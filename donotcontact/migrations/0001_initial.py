@@ -8,7 +8,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -17,23 +16,79 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Entry',
+            name="Entry",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('contact', models.CharField(max_length=254)),
-                ('channel', models.CharField(blank=True, default='', max_length=16)),
-                ('sender', models.CharField(blank=True, default='', max_length=100)),
-                ('account', models.CharField(blank=True, default='', max_length=100)),
-                ('source', models.CharField(choices=[('end_user', 'Message from the end user'), ('campaign', 'Campaign action'), ('url_opt_out', 'URL opt-out'), ('manual', 'Added manually'), ('import', 'Import'), ('api', 'API')], default='manual', max_length=16)),
-                ('reason', models.CharField(blank=True, default='', max_length=200)),
-                ('note', models.TextField(blank=True, default='')),
-                ('added_at', models.DateTimeField(db_default=django.db.models.functions.datetime.Now(), default=django.utils.timezone.now)),
-                ('added_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.DB_SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("contact", models.CharField(max_length=254)),
+                ("channel", models.CharField(blank=True, default="", max_length=16)),
+                ("sender", models.CharField(blank=True, default="", max_length=100)),
+                ("account", models.CharField(blank=True, default="", max_length=100)),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[
+                            ("end_user", "Message from the end user"),
+                            ("campaign", "Campaign action"),
+                            ("url_opt_out", "URL opt-out"),
+                            ("manual", "Added manually"),
+                            ("import", "Import"),
+                            ("api", "API"),
+                        ],
+                        default="manual",
+                        max_length=16,
+                    ),
+                ),
+                ("reason", models.CharField(blank=True, default="", max_length=200)),
+                ("note", models.TextField(blank=True, default="")),
+                (
+                    "added_at",
+                    models.DateTimeField(
+                        db_default=django.db.models.functions.datetime.Now(),
+                        default=django.utils.timezone.now,
+                    ),
+                ),
+                (
+                    "added_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.DB_SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'entries',
-                'indexes': [models.Index(fields=['-added_at', '-id'], name='dnc_entry_added_idx')],
-                'constraints': [models.UniqueConstraint(fields=('contact', 'channel', 'sender', 'account'), name='dnc_entry_unique'), models.CheckConstraint(condition=models.Q(('channel__in', ['', 'email', 'sms', 'whatsapp', 'viber', 'rcs', 'voice', 'push'])), name='dnc_entry_channel'), models.CheckConstraint(condition=models.Q(('source__in', ['end_user', 'campaign', 'url_opt_out', 'manual', 'import', 'api'])), name='dnc_entry_source')],
+                "verbose_name_plural": "entries",
+                "indexes": [models.Index(fields=["-added_at", "-id"], name="dnc_entry_added_idx")],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("contact", "channel", "sender", "account"), name="dnc_entry_unique"
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            (
+                                "channel__in",
+                                ["", "email", "sms", "whatsapp", "viber", "rcs", "voice", "push"],
+                            )
+                        ),
+                        name="dnc_entry_channel",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            (
+                                "source__in",
+                                ["end_user", "campaign", "url_opt_out", "manual", "import", "api"],
+                            )
+                        ),
+                        name="dnc_entry_source",
+                    ),
+                ],
             },
         ),
     ]

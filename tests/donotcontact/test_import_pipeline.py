@@ -84,6 +84,31 @@ carol@example.com,,sms
 """
 
 
+@pytest.mark.parametrize(
+    ("text", "start_row", "mapping"),
+    [
+        # The reference's sample header: the contact column is "Contact information".
+        (
+            "Contact information,Sender,Channel\n1234567890,9876543210,Viber\n",
+            2,
+            {"contact": 0, "sender": 1, "channel": 2},
+        ),
+        # A header naming only the sender: the contact column is found in the data rows,
+        # never in a column already mapped.
+        (
+            "Sender,Who\n+441234567890,ann@example.com\n",
+            2,
+            {"contact": 1, "sender": 0, "channel": None},
+        ),
+        # No header at all.
+        ("ann@example.com\nbob@example.com\n", 1, {"contact": 0, "sender": None, "channel": None}),
+    ],
+)
+def test_start_row_and_columns_are_guessed(text, start_row, mapping):
+    imp = upload(text)
+    assert (imp.start_row, imp.mapping) == (start_row, mapping)
+
+
 def test_analysis_counts_and_reasons():
     imp = upload(CSV)
     # The header row was recognised: start at row 2, columns mapped from the headers.
