@@ -14,7 +14,7 @@ from django.db.models import BooleanField, F, QuerySet
 from django.db.models.expressions import RawSQL
 from django.shortcuts import get_object_or_404
 
-from donotcontact.models import ALL_CHANNELS_LABEL, Channel, Entry
+from donotcontact.models import ALL_CHANNELS_LABEL, Channel, Entry, EntryImport, ImportStatus
 from donotcontact.services import CHOICE_CACHE_KEYS
 from donotcontact.suppression import PHONE_CHANNELS, entries_matching_q
 
@@ -231,3 +231,21 @@ def customer_dnc_status(customer: Customer) -> CustomerStatus:
 
 def channel_label(value: str) -> str:
     return Channel(value).label if value else ALL_CHANNELS_LABEL
+
+
+def entry_imports_recent(limit: int = 5) -> list[EntryImport]:
+    """The latest imports that got past the wizard's first steps, for the list page."""
+    return list(
+        EntryImport.objects.exclude(status=ImportStatus.DRAFT)
+        .select_related("created_by")
+        .only(
+            "file_name",
+            "status",
+            "added",
+            "present",
+            "invalid",
+            "created_at",
+            "created_by__name",
+            "created_by__email",
+        )[:limit]
+    )

@@ -105,8 +105,10 @@ def _list_context(params: QueryDict, form: EntryForm | None = None) -> dict:
 @require_GET
 def dnc_list(request: MemberRequest) -> HttpResponse:
     context = _list_context(request.GET)
-    template = "donotcontact/list.html#results" if request.htmx else "donotcontact/list.html"
-    return render(request, template, context)
+    if request.htmx:
+        return render(request, "donotcontact/list.html#results", context)
+    context["recent_imports"] = selectors.entry_imports_recent()
+    return render(request, "donotcontact/list.html", context)
 
 
 def _back(filter_query: str) -> str:

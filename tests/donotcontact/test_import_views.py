@@ -263,3 +263,15 @@ def test_xlsx_upload_end_to_end(marketer_client, sent):
         "a@example.com",
         "+447911123456",
     }
+
+
+def test_the_list_shows_recent_imports_but_not_drafts(marketer_client, viewer_client):
+    draft = uploaded(marketer_client)
+    assert "Recent imports" not in viewer_client.get(reverse("dnc-list")).content.decode()
+    EntryImport.objects.filter(pk=draft.pk).update(status=ImportStatus.COMPLETED, added=1234)
+    html = viewer_client.get(reverse("dnc-list")).content.decode()
+    assert "Recent imports" in html and "1,234" in html
+    assert reverse("dnc-import-detail", args=[draft.pk]) in html
+    # The list's htmx refresh re-renders the results only.
+    partial = viewer_client.get(reverse("dnc-list"), headers={"HX-Request": "true"})
+    assert "Recent imports" not in partial.content.decode()
