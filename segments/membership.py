@@ -22,6 +22,7 @@ from segments.compiler import CompileContext, compile_rules
 from segments.fields import ChangeKind
 from segments.models import Segment, SegmentSize, SegmentStatus
 from segments.query import Lookups, compile_context, set_work_mem
+from webhooks.relay import relay_wake
 
 LOCK_NAMESPACE = 5105  # pg_advisory_xact_lock(namespace, segment id): one diff at a time
 BUILD_LOCK_NAMESPACE = 5106  # pg_advisory_lock(namespace, segment id): one full build at a time
@@ -143,6 +144,8 @@ def _diff(
 def catalog_add(cursor, entered: int, exited: int, now: datetime, system_ids) -> None:
     """Count the segment-entered/exited events just written. The catalog rows are locked
     last (after every segment lock of the transaction), in id order, until commit."""
+    if entered or exited:
+        transaction.on_commit(relay_wake)  # webhooks deliver the transitions just written
     for type_id, n in sorted(zip(system_ids, (entered, exited), strict=True)):
         if n:
             cursor.execute(
