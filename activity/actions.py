@@ -30,6 +30,15 @@ ACTION_LABELS: dict[str, str] = {
     "do_not_contact.removed": "Removed from Do Not Contact",
     "do_not_contact.exported": "Exported Do Not Contact entries",
     "do_not_contact.imported": "Imported Do Not Contact entries",
+    "webhook.created": "Created webhook endpoint",
+    "webhook.updated": "Updated webhook endpoint",
+    "webhook.deleted": "Deleted webhook endpoint",
+    "webhook.enabled": "Enabled webhook endpoint",
+    "webhook.disabled": "Disabled webhook endpoint",
+    "webhook.secret_rotated": "Rotated webhook secret",
+    "webhook.tested": "Sent a webhook test event",
+    "webhook.replayed": "Replayed webhook deliveries",
+    "webhook.audience_sent": "Sent customers to a webhook endpoint",
 }
 
 TARGET_TYPES: dict[str, str] = {
@@ -38,6 +47,7 @@ TARGET_TYPES: dict[str, str] = {
     "tag": "Tags",
     "segment": "Segments",
     "dnc_entry": "Do Not Contact",
+    "webhook": "Webhooks",
 }
 
 CHANGE_TEXT_MAX = 120

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.http import HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -18,6 +18,7 @@ from django_htmx.http import trigger_client_event
 from activity.services import Actor, activity_record
 from customers.models import Customer
 from customers.selectors import customer_get
+from donotcontact.models import Channel
 from members.access import marketer_required, member_required
 from segments import selectors, services
 from segments.charts import sparkline
@@ -204,6 +205,9 @@ def segment_delete(request: MemberRequest, pk: int) -> HttpResponse:
 @require_GET
 def segment_export(request: MemberRequest, pk: int) -> HttpResponse:
     segment = selectors.segment_get(pk)
+    leave_out = request.GET.get("leave_out", "")
+    if leave_out and leave_out not in Channel.values:
+        return HttpResponseBadRequest("Unknown channel.", content_type="text/plain")
     activity_record(
         Actor.for_request(request),
         "segment.exported",
@@ -212,7 +216,9 @@ def segment_export(request: MemberRequest, pk: int) -> HttpResponse:
         target_label=segment.name,
         count=segment.member_count,
     )
-    response = StreamingHttpResponse(members_csv(segment), content_type="text/csv; charset=utf-8")
+    response = StreamingHttpResponse(
+        members_csv(segment, leave_out=leave_out), content_type="text/csv; charset=utf-8"
+    )
     stamp = timezone.now().strftime("%Y%m%d-%H%M")
     response["Content-Disposition"] = f'attachment; filename="segment-{segment.pk}-{stamp}.csv"'
     return response

@@ -10,6 +10,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from members.access import admin_required
 from system import selectors, services
+from webhooks.selectors import endpoints_disabled_count
 from workbench.http import MemberRequest
 
 
@@ -39,6 +40,7 @@ def status(request: MemberRequest) -> HttpResponse:
         "queues": selectors.queue_depths(),
         "checks": selectors.recent_worker_checks(),
         "environment": settings.WORKBENCH_ENV,
+        "webhooks_disabled": endpoints_disabled_count(),
     }
     template = "system/status.html#checks" if request.htmx else "system/status.html"
     return render(request, template, context)

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from activity.models import Activity
 from activity.services import Actor
+from donotcontact.models import Entry
 from members.roles import Role
 from segments.charts import sparkline
 from segments.describe import DescribeContext, annotate, condition_text, describe, summary
@@ -447,6 +448,18 @@ def test_export_streams_the_members(client, cast, germans, role):
     assert first[1:5] == ["Anna Adler", "Anna", "Adler", "de-1@example.com"]
     assert first[6] == "DE" and first[7].startswith(str(timezone.now().year))
     assert Activity.objects.filter(action="segment.exported", target_id=segment.pk).exists()
+
+
+def test_export_can_leave_out_suppressed_members(marketer_client, germans):
+    segment, _ = germans
+    Entry.objects.create(contact="de-2@example.com", channel="email")
+    url = reverse("segment-export", args=[segment.pk])
+    rows = _csv(marketer_client.get(url, {"leave_out": "email"}))
+    assert [r[0] for r in rows[1:]] == ["de-1", "de-3"]
+    rows = _csv(marketer_client.get(url, {"leave_out": "sms"}))
+    assert [r[0] for r in rows[1:]] == ["de-1", "de-2", "de-3"]
+    refused = marketer_client.get(url, {"leave_out": "fax"})
+    assert refused.status_code == 400 and b"Unknown channel" in refused.content
 
 
 def test_export_escapes_formulas(marketer_client, db):

@@ -100,6 +100,22 @@ def test_status_page_for_admin(admin_client):
     assert b"Answering" in response.content
 
 
+def test_status_page_shows_disabled_webhook_endpoints(admin_client):
+    from django.utils import timezone
+
+    from webhooks.models import Endpoint
+
+    assert b"None disabled" in admin_client.get("/settings/system/").content
+    Endpoint.objects.create(
+        url="https://hooks.example.com/",
+        secret="whsec_c2VjcmV0",
+        enabled=False,
+        disabled_at=timezone.now(),
+        disabled_reason="410 Gone",
+    )
+    assert b"1 disabled" in admin_client.get("/settings/system/").content
+
+
 def test_worker_check_button_enqueues(admin_client):
     response = admin_client.post(
         "/settings/system/worker-check/", {"queue": "long"}, HTTP_HX_REQUEST="true"
