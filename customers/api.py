@@ -8,8 +8,6 @@ body is looked at: a Viewer learns nothing about the validity of a write it may 
 
 from __future__ import annotations
 
-import base64
-import binascii
 from datetime import datetime
 from typing import Any, Literal
 
@@ -48,7 +46,7 @@ from members.roles import Role
 from tags.models import CustomerTag
 from tags.selectors import tags_named
 from tags.services import TagInvalid, customer_tags_add, customer_tags_remove
-from workbench.api import Invalid, require_role
+from workbench.api import Invalid, cursor_decode, cursor_encode, require_role
 from workbench.api_input import as_utc, json_body, query_text
 
 router = Router(tags=["customers"])
@@ -112,22 +110,11 @@ def _one(customer: Customer) -> dict[str, Any]:
 
 
 def _encode_cursor(pk: int) -> str:
-    return base64.urlsafe_b64encode(f"{_CURSOR_PREFIX}{pk}".encode()).decode().rstrip("=")
+    return cursor_encode(_CURSOR_PREFIX, pk)
 
 
 def _decode_cursor(cursor: str) -> int:
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        if not text.startswith(_CURSOR_PREFIX):
-            raise ValueError
-        pk = int(text.removeprefix(_CURSOR_PREFIX))
-        if not 0 <= pk < 2**63:
-            raise ValueError
-    except (ValueError, binascii.Error):
-        raise Invalid(
-            [{"field": "cursor", "message": "Not a cursor from a previous page's next_cursor."}]
-        ) from None
-    return pk
+    return cursor_decode(_CURSOR_PREFIX, cursor)
 
 
 def _bulk_item(

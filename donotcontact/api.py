@@ -5,8 +5,6 @@ adding and removing need a Marketer. Contacts are normalised as everywhere else
 
 from __future__ import annotations
 
-import base64
-import binascii
 from datetime import datetime
 from typing import Any
 
@@ -41,7 +39,7 @@ from donotcontact.schemas import (
 from donotcontact.selectors import entries_suppressing
 from donotcontact.services import entries_add, entries_remove, note_clean, reason_clean
 from members.roles import Role
-from workbench.api import Invalid, require_role
+from workbench.api import Invalid, cursor_decode, cursor_encode, require_role
 from workbench.api_input import as_utc, json_body, query_text
 
 router = Router(tags=["do-not-contact"])
@@ -69,22 +67,11 @@ def entry_json(entry: Entry) -> dict[str, Any]:
 
 
 def _encode_cursor(pk: int) -> str:
-    return base64.urlsafe_b64encode(f"{_CURSOR_PREFIX}{pk}".encode()).decode().rstrip("=")
+    return cursor_encode(_CURSOR_PREFIX, pk)
 
 
 def _decode_cursor(cursor: str) -> int:
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        if not text.startswith(_CURSOR_PREFIX):
-            raise ValueError
-        pk = int(text.removeprefix(_CURSOR_PREFIX))
-        if not 0 <= pk < 2**63:
-            raise ValueError
-    except (ValueError, binascii.Error):
-        raise Invalid(
-            [{"field": "cursor", "message": "Not a cursor from a previous page's next_cursor."}]
-        ) from None
-    return pk
+    return cursor_decode(_CURSOR_PREFIX, cursor)
 
 
 def _field_error(field: str, exc: Exception) -> Invalid:

@@ -5,6 +5,9 @@ Errors are always JSON: {"detail": "...", "errors": [{"field": "...", "message":
 
 from __future__ import annotations
 
+import base64
+import binascii
+
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
@@ -46,6 +49,27 @@ class BearerToken(HttpBearer):
         request.user = api_token.member
         request.api_token = api_token  # type: ignore[attr-defined]
         return api_token
+
+
+def cursor_encode(prefix: str, pk: int) -> str:
+    """An opaque "after this id" cursor for a list endpoint; ``prefix`` names the list, so a
+    cursor from one list is refused by another."""
+    return base64.urlsafe_b64encode(f"{prefix}{pk}".encode()).decode().rstrip("=")
+
+
+def cursor_decode(prefix: str, cursor: str) -> int:
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        if not text.startswith(prefix):
+            raise ValueError
+        pk = int(text.removeprefix(prefix))
+        if not 0 <= pk < 2**63:
+            raise ValueError
+    except (ValueError, binascii.Error):
+        raise Invalid(
+            [{"field": "cursor", "message": "Not a cursor from a previous page's next_cursor."}]
+        ) from None
+    return pk
 
 
 def require_role(request: HttpRequest, minimum: str) -> None:
