@@ -3,7 +3,7 @@
 it, analyse (read, clean every row, COPY into staging, count duplicates and entries already
 present), then add the entries in checkpointed chunks. Target: under 30 s.
 
-The baseline is the same addresses through H1's ``entries_add`` service in 1,000-entry batches
+The baseline is the same addresses through the ``entries_add`` service in 1,000-entry batches
 (each row cleaned with ``entry_clean``, one INSERT ... ON CONFLICT per batch), over
 ``--baseline-size`` rows; the ratio compares rows per second.
 
