@@ -4,6 +4,7 @@ process from its last checkpoint, with the same result as an uninterrupted run."
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -88,6 +89,9 @@ def start(path: Path, imports_dir: Path, log: Path) -> subprocess.Popen:
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
+            # Its own process group, so the kill below takes its staging pool's processes too
+            # (as a stopped container or host would) instead of leaving them orphaned.
+            start_new_session=True,
         )
 
 
@@ -138,9 +142,10 @@ def test_an_import_killed_with_sigkill_resumes_from_its_checkpoint(
     proc = start(path, imports_dir, log)
     try:
         imp = wait_for(proc, log, reached)
-        os.kill(proc.pid, signal.SIGKILL)
+        os.killpg(proc.pid, signal.SIGKILL)
     finally:
-        proc.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
     assert proc.returncode == -signal.SIGKILL
 
