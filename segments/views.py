@@ -27,6 +27,7 @@ from segments.explain import explain
 from segments.export import members_csv
 from segments.models import Segment, SegmentStatus
 from segments.rules import RulesInvalid
+from webhooks.selectors import endpoints_by_segment
 from workbench.http import MemberRequest
 
 # The list's columns in order: (sort key, header). Every column sorts; "description" and
@@ -48,12 +49,12 @@ BUILT_EVENT = "segment-built"  # sent when a polled build finishes; the members 
 # --- the list -------------------------------------------------------------------------------
 
 
-def _sorted(segments: list[Segment], sort: str, users: dict[int, list[Segment]]) -> list:
+def _sorted(segments: list[Segment], sort: str, used: dict[int, int]) -> list:
     key, descending = sort.lstrip("-"), sort.startswith("-")
     if key == "description":
         segments.sort(key=lambda s: (s.description.lower(), s.name.lower()), reverse=descending)
     elif key == "used":
-        segments.sort(key=lambda s: (len(users.get(s.pk, [])), s.name.lower()), reverse=descending)
+        segments.sort(key=lambda s: (used.get(s.pk, 0), s.name.lower()), reverse=descending)
     return segments
 
 
@@ -82,10 +83,17 @@ def _list_context(request: MemberRequest) -> dict:
         sort = "name"
     segments = list(selectors.segment_list(q, sort))
     users = selectors.used_by()
-    _sorted(segments, sort, users)
+    hooks = endpoints_by_segment()
+    used = {pk: len(users.get(pk, [])) + len(hooks.get(pk, [])) for pk in users.keys() | hooks}
+    _sorted(segments, sort, used)
     histories = selectors.size_histories(segments, HISTORY_DAYS)
     rows = [
-        {"segment": s, "used_by": users.get(s.pk, []), "spark": sparkline(histories[s.pk])}
+        {
+            "segment": s,
+            "used_by": users.get(s.pk, []),
+            "webhooks": hooks.get(s.pk, []),
+            "spark": sparkline(histories[s.pk]),
+        }
         for s in segments
     ]
     params = {"q": q} if q else {}

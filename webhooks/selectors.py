@@ -59,6 +59,19 @@ def endpoints_for_segment(segment_id: int) -> list[Endpoint]:
     )
 
 
+def endpoints_by_segment() -> dict[int, list[Endpoint]]:
+    """segment id → the endpoints that name it (for the segments list's "Used by"); there are
+    a handful of endpoints, so their segment lists are read whole."""
+    named: dict[int, list[Endpoint]] = {}
+    endpoints = Endpoint.objects.filter(all_segments=False).only(
+        "id", "url", "description", "enabled", "segment_ids"
+    )
+    for endpoint in endpoints.order_by("url", "id"):
+        for segment_id in endpoint.segment_ids:
+            named.setdefault(segment_id, []).append(endpoint)
+    return named
+
+
 def endpoints_for_every_segment() -> int:
     """How many enabled endpoints receive every segment's events."""
     return Endpoint.objects.filter(all_segments=True, enabled=True).count()

@@ -183,6 +183,35 @@ def test_list_shows_used_by_computing_and_failed(viewer_client, germans):
     assert 'hx-trigger="every 2s"' in html
 
 
+def test_list_shows_the_webhook_endpoints_that_name_a_segment(client, cast, germans):
+    from webhooks.models import Endpoint
+
+    segment, _ = germans
+    make_segment("French", group(country("FR")))
+    endpoint = Endpoint.objects.create(
+        url="https://hooks.example.com/a",
+        description="CRM sync",
+        all_segments=False,
+        segment_ids=[segment.pk],
+        secret="whsec_c2VjcmV0",
+    )
+    # An endpoint for every segment names none of them.
+    Endpoint.objects.create(url="https://hooks.example.com/b", secret="whsec_c2VjcmV0")
+    link = reverse("webhook-detail", args=[endpoint.pk])
+
+    client.force_login(cast[Role.VIEWER])
+    response = client.get(reverse("segment-list"), {"sort": "-used"})
+    rows = {r["segment"].name: r for r in response.context["rows"]}
+    assert [e.label for e in rows["Germans"]["webhooks"]] == ["CRM sync"]
+    assert rows["French"]["webhooks"] == []
+    assert response.context["rows"][0]["segment"].pk == segment.pk  # the most used first
+    html = response.content.decode()
+    assert "CRM sync" in html and link not in html  # only Admins open endpoints
+
+    client.force_login(cast[Role.ADMIN])
+    assert link in client.get(reverse("segment-list")).content.decode()
+
+
 def test_list_does_not_poll_when_all_are_ready(viewer_client, germans):
     Segment.objects.update(status=SegmentStatus.READY)
     html = viewer_client.get(reverse("segment-list")).content.decode()
