@@ -16,6 +16,7 @@ from typing import Any
 
 from django.db.models import BooleanField, OuterRef, QuerySet, StringAgg, Subquery, Value
 from django.db.models.expressions import RawSQL
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
 from customers.custom_fields import CustomFieldSpec
 from customers.models import Customer
@@ -31,6 +32,15 @@ EXPORT_BATCH = 2000
 def escape_cell(value: object) -> str:
     text = "" if value is None else str(value)
     return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def xlsx_cell(text: str) -> str:
+    """An escaped cell as an XLSX writer may hold it: XML cannot hold most control characters
+    (openpyxl refuses them), so they are dropped, and dropping them can uncover a formula
+    ("\x01=HYPERLINK(...)" becomes "=HYPERLINK(...)"), so what is left is escaped again.
+    A cell with nothing to drop stays as it is (an E.164 number written unescaped stays so)."""
+    cleaned = ILLEGAL_CHARACTERS_RE.sub("", text)
+    return text if cleaned == text else escape_cell(cleaned)
 
 
 def _custom_cell(value: object) -> str:

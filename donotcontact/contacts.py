@@ -14,6 +14,7 @@ from donotcontact.models import Channel
 SENDER_MAX = 100
 ACCOUNT_MAX = 100
 _INTERNATIONAL_DIGITS = re.compile(r"(?:00)?([1-9]\d{6,16})")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _PHONE_PUNCTUATION = re.compile(r"[\s().\-/]")
 
 
@@ -30,6 +31,10 @@ def contact_clean(value: Any) -> str:
     value = value.strip()
     if not value:
         raise ContactInvalid("Enter an e-mail address or a phone number.")
+    # A quoted local part may hold almost anything; a tab or newline would break the import's
+    # COPY and no real address has one.
+    if has_control(value):
+        raise ContactInvalid("The contact contains a control character.")
     if "@" in value:
         try:
             return clean_email(value)
@@ -46,6 +51,10 @@ def contact_clean(value: Any) -> str:
             " format (e.g. +441234567890)."
         ) from None
     return phone
+
+
+def has_control(value: str) -> bool:
+    return _CONTROL.search(value) is not None
 
 
 def is_email(contact: str) -> bool:
@@ -88,6 +97,8 @@ def _label_clean(value: Any, what: str, max_length: int) -> str:
     value = " ".join(value.split())
     if "\x00" in value:
         raise ContactInvalid(f"The {what} contains a NUL character.")
+    if has_control(value):
+        raise ContactInvalid(f"The {what} contains a control character.")
     if len(value) > max_length:
         raise ContactInvalid(f"The {what} is longer than {max_length} characters.")
     return value

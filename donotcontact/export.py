@@ -17,9 +17,8 @@ from typing import IO
 
 from django.db.models import QuerySet
 from openpyxl import Workbook
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
-from customers.export import EXPORT_BATCH, csv_lines, escape_cell
+from customers.export import EXPORT_BATCH, csv_lines, escape_cell, xlsx_cell
 from donotcontact.models import Channel, Entry, Source
 
 HEADER = [
@@ -96,9 +95,9 @@ def entries_xlsx(qs: QuerySet[Entry]) -> IO[bytes]:
     sheet = workbook.create_sheet("Do Not Contact")
     sheet.append(HEADER)
     for row in entry_rows(qs):
-        # XML cannot hold most control characters; escaped cells never start with "=", so
-        # openpyxl never takes one for a formula.
-        sheet.append([ILLEGAL_CHARACTERS_RE.sub("", value) for value in row])
+        # xlsx_cell drops what XML can't hold and escapes again what that uncovers: no cell
+        # starts with "=", so openpyxl never takes one for a formula.
+        sheet.append([xlsx_cell(value) for value in row])
     workbook.save(fh)
     fh.seek(0)
     return fh

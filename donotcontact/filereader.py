@@ -301,6 +301,9 @@ def _entry_read(zf: zipfile.ZipFile, info: zipfile.ZipInfo, budget: int, what: s
 
 def _ignorable(name: str) -> bool:
     path = PurePosixPath(name)
+    # "" and "." have no parts (and no name): nothing to read, not a reason for a 500.
+    if not path.parts:
+        return True
     return (
         path.parts[0] == "__MACOSX"
         or path.name in _IGNORED_NAMES
@@ -424,6 +427,9 @@ def _xlsx_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
         if not workbook.worksheets:
             raise FileRejected("This Excel workbook has no sheets.")
         sheet = workbook.worksheets[0]
+        # Read-only mode trusts the sheet's <dimension ref>, which some writers get wrong
+        # ("A1" for a whole sheet): rows and columns past it would be dropped silently.
+        sheet.reset_dimensions()
         try:
             for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
                 cells = [_cell_text(v) for v in values[:MAX_COLUMNS]]

@@ -164,7 +164,10 @@ def dnc_import_map(request: MemberRequest, pk: int) -> HttpResponse:
             context = _map_context(imp, form, start_row, targets)
             return render(request, "donotcontact/import_map.html#mapping", context)
         return render(request, "donotcontact/import_map.html", _map_context(imp, form, start_row))
-    columns = int(request.POST.get("columns") or 0)
+    try:
+        columns = int(request.POST.get("columns") or 0)
+    except ValueError:
+        columns = 0  # a tampered form: the form then finds no column to map
     form = MappingForm(request.POST, columns=max(0, min(columns, 200)))
     start_row = _start_row(request.POST.get("start_row"), imp.start_row)
     if form.is_valid():

@@ -17,6 +17,7 @@ even a chunk applied twice adds nothing twice, because the unique index decides.
 
 from __future__ import annotations
 
+import logging
 import shutil
 from collections.abc import Iterable
 from contextlib import closing
@@ -29,6 +30,7 @@ from uuid import uuid4
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
+from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils.timezone import now
 
@@ -46,10 +48,15 @@ from donotcontact.models import EntryImport, EntryImportRow, ImportStatus, Sourc
 from donotcontact.suppression import customers_mark_for_added_contacts
 from tags.models import Source as ActivitySource
 
+log = logging.getLogger(__name__)
 TARGETS = ("contact", "sender", "channel")
 PROBLEMS_KEPT = 100
 ANALYZE_BATCH = 50_000  # rows COPYed per transaction (and per progress update)
 MAX_ATTEMPTS = 3
+ALREADY_ANALYSING = (
+    "This file is already being analysed (or imported); this page was out of date. "
+    "Wait for the analysis to finish."
+)
 # Header words that name a column; a first row made of them is a header row.
 _HEADER_WORDS = {
     "contact": (
@@ -175,10 +182,14 @@ def entry_import_configure(
         raise ImportInvalid("Each column can be mapped to one field only.")
     if any(not 0 <= v < columns for v in used):
         raise ImportInvalid("A mapped column is not in the file.")
-    imp.start_row = start_row
-    imp.mapping = {t: mapping.get(t) for t in TARGETS}
-    imp.status = ImportStatus.DRAFT
-    imp.save(update_fields=["start_row", "mapping", "status"])
+    # Conditional: a second (double-submitted) request must not reset an analysis under way.
+    chosen = {t: mapping.get(t) for t in TARGETS}
+    updated = EntryImport.objects.filter(
+        pk=imp.pk, status__in=(ImportStatus.DRAFT, ImportStatus.ANALYZED)
+    ).update(start_row=start_row, mapping=chosen, status=ImportStatus.DRAFT)
+    if not updated:
+        raise ImportInvalid(ALREADY_ANALYSING)
+    imp.start_row, imp.mapping, imp.status = start_row, chosen, ImportStatus.DRAFT
 
 
 # --- 3. analysis -----------------------------------------------------------------------------
@@ -191,12 +202,23 @@ def entry_import_analyze_start(*, imp: EntryImport) -> None:
 
     if imp.status not in (ImportStatus.DRAFT, ImportStatus.ANALYZED):
         raise ImportInvalid("This import has already started.")
-    EntryImport.objects.filter(pk=imp.pk).update(
-        status=ImportStatus.ANALYZING, rows_read=0, attempts=0, message=""
-    )
+    # Conditional: of two requests at once (a double submit) only one starts an analysis.
+    # analyzed_at is the last activity the sweep goes by: set as the analysis starts, and
+    # again as it ends.
+    started = EntryImport.objects.filter(
+        pk=imp.pk, status__in=(ImportStatus.DRAFT, ImportStatus.ANALYZED)
+    ).update(status=ImportStatus.ANALYZING, rows_read=0, attempts=0, message="", analyzed_at=now())
+    if not started:
+        raise ImportInvalid(ALREADY_ANALYSING)
     imp.status = ImportStatus.ANALYZING
     if imp.file_size <= settings.DNC_IMPORT_INLINE_BYTES:
-        import_analyze(imp.pk)
+        try:
+            import_analyze(imp.pk)
+        except Exception:
+            # Inline there is no worker to retry or record it: without this the import
+            # would stay ANALYZING for ever.
+            log.exception("dnc import %s: analysis failed", imp.pk)
+            _fail(imp.pk, "The analysis failed unexpectedly. Upload the file again.")
         imp.refresh_from_db()
     else:
         enqueue_on_commit(tasks.analyze_entry_import, imp.pk)
@@ -244,10 +266,11 @@ def import_analyze(import_id: int) -> EntryImport | None:
                 counts.valid += 1
                 counts.last_row = number
                 # COPY's text format, built here: write_row per row costs more than the
-                # cleaning. Cleaned values never hold tabs or newlines (whitespace is folded),
-                # but a backslash must be doubled.
-                line = f"{prefix}{number}\t{entry.contact}\t{entry.channel}\t{entry.sender}\n"
-                batch.append(line.replace("\\", "\\\\") if "\\" in line else line)
+                # cleaning. Cleaned values hold no control characters (contacts.py refuses
+                # them), but a backslash must be doubled; tabs and line ends are escaped too,
+                # so a value that slips through can never shift a column.
+                contact, sender = _copy_text(entry.contact), _copy_text(entry.sender)
+                batch.append(f"{prefix}{number}\t{contact}\t{entry.channel}\t{sender}\n")
                 if len(batch) >= ANALYZE_BATCH:
                     _stage(imp.pk, batch, counts.total)
                     batch = []
@@ -283,6 +306,13 @@ def import_analyze(import_id: int) -> EntryImport | None:
     )
     imp.refresh_from_db()
     return imp
+
+
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_text(value: str) -> str:
+    return value.translate(_COPY_ESCAPES)
 
 
 def _stage(import_id: int, batch: list[str], read: int) -> None:
@@ -331,6 +361,17 @@ def import_run(import_id: int) -> EntryImport | None:
     """Add the staged rows, chunk by chunk from the checkpoint; then finish."""
     imp = _claim(import_id, ImportStatus.QUEUED, ImportStatus.RUNNING)
     if imp is None:
+        return None
+    # The staging table is UNLOGGED: a PostgreSQL crash empties it. Applying what is left
+    # would "complete" having added nothing and report every contact as already present.
+    # Staged rows stay until the import finishes, so every valid row must still be there.
+    if EntryImportRow.objects.filter(import_id=imp.pk).count() != imp.valid:
+        _fail(
+            imp.pk,
+            "The analysed rows of this import were lost (the database restarted), so it was "
+            f"stopped; {imp.added:,} entries had been added. Upload the file again to import "
+            "the rest; entries already on the list are skipped.",
+        )
         return None
     chunk = int(settings.DNC_IMPORT_CHUNK_ROWS)
     member_id = imp.created_by_id
@@ -470,13 +511,18 @@ def _claim(import_id: int, *statuses: str) -> EntryImport | None:
     return imp
 
 
-def _fail(import_id: int, message: str) -> None:
+def _fail(import_id: int, message: str, *, statuses: tuple[str, ...] | None = None) -> bool:
+    """Mark the import failed (unless finished, or not in ``statuses`` when given: checked
+    under the row lock, so a caller that read the status earlier can't fail an import that
+    moved on meanwhile). True when it did."""
     from notifications.services import notification_send
 
     with transaction.atomic():
         imp = EntryImport.objects.select_for_update().filter(pk=import_id).first()
         if imp is None or imp.finished:
-            return
+            return False
+        if statuses is not None and imp.status not in statuses:
+            return False
         was_importing = imp.status in (ImportStatus.QUEUED, ImportStatus.RUNNING)
         imp.status = ImportStatus.FAILED
         imp.message = message
@@ -491,6 +537,7 @@ def _fail(import_id: int, message: str) -> None:
                 url=reverse("dnc-import-detail", args=[imp.pk]),
             )
         transaction.on_commit(lambda: _files_remove(imp))
+    return True
 
 
 def import_error(import_id: int, exc: BaseException) -> None:
@@ -504,17 +551,43 @@ def _files_remove(imp: EntryImport) -> None:
 
 
 def entry_imports_sweep() -> int:
-    """Imports left in the wizard for longer than DNC_IMPORT_ABANDONED_HOURS: their files and
-    staged rows go (a 15 MB upload and a million staged rows each), the row stays as failed so
-    the member sees what happened. Returns how many."""
+    """Imports left in the wizard for longer than DNC_IMPORT_ABANDONED_HOURS since their last
+    activity (the analysis, else the upload): their files and staged rows go (a 15 MB upload
+    and a million staged rows each), the row stays as failed so the member sees what happened.
+    An analysis running for longer than its worker could (every retry at the actor's time
+    limit) died with its worker and is failed too. Returns how many."""
+    from donotcontact.tasks import ANALYZE_MAX_SECONDS
+
     cutoff = now() - timedelta(hours=int(settings.DNC_IMPORT_ABANDONED_HOURS))
-    stale = EntryImport.objects.filter(
-        status__in=[ImportStatus.DRAFT, ImportStatus.ANALYZED], created_at__lt=cutoff
-    ).values_list("pk", flat=True)
+    waiting = (ImportStatus.DRAFT, ImportStatus.ANALYZED)
+    last_activity = Coalesce("analyzed_at", "created_at")
+    stale = (
+        EntryImport.objects.annotate(last_activity=last_activity)
+        .filter(status__in=waiting, last_activity__lt=cutoff)
+        .values_list("pk", flat=True)
+    )
+    stuck = (
+        EntryImport.objects.annotate(last_activity=last_activity)
+        .filter(
+            status=ImportStatus.ANALYZING,
+            last_activity__lt=now() - timedelta(seconds=ANALYZE_MAX_SECONDS),
+        )
+        .values_list("pk", flat=True)
+    )
     count = 0
     for pk in list(stale[:500]):
-        _fail(pk, "Not imported: the import was left unfinished, so its file was removed.")
-        count += 1
+        # Status-guarded under the row lock: a member may start the import meanwhile.
+        count += _fail(
+            pk,
+            "Not imported: the import was left unfinished, so its file was removed.",
+            statuses=waiting,
+        )
+    for pk in list(stuck[:500]):
+        count += _fail(
+            pk,
+            "The analysis stopped and did not finish. Upload the file again.",
+            statuses=(ImportStatus.ANALYZING,),
+        )
     return count
 
 

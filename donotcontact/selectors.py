@@ -37,6 +37,8 @@ SORT_FIELDS: dict[str, str] = {
     "account": "account",
     "source": "source",
     "added": "added_at",
+    "reason": "reason",
+    "note": "note",
 }
 SORTS = set(SORT_FIELDS) | {f"-{key}" for key in SORT_FIELDS}
 DEFAULT_SORT = "-added"

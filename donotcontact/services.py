@@ -7,6 +7,7 @@ for segment re-evaluation in the same transaction, and records one activity entr
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -17,13 +18,19 @@ from django.db.models import QuerySet
 from activity.services import Actor, activity_record
 from donotcontact.contacts import CleanEntry, ContactInvalid
 from donotcontact.models import Entry, Source
-from donotcontact.suppression import customers_mark_for_contacts
+from donotcontact.suppression import (
+    ADDED_CONTACTS_TABLE,
+    customers_mark_for_added_contacts,
+    customers_mark_for_contacts,
+)
 
 REASON_MAX = 200
 NOTE_MAX = 2000
 ACTIVITY_TARGET = "dnc_entry"
 # Cache keys of the list's sender and account filter choices (selectors.py), dropped on adds.
 CHOICE_CACHE_KEYS = ("dnc:senders", "dnc:accounts")
+_CONTROL_ONE_LINE = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL_MULTI_LINE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def reason_clean(value: object) -> str:
@@ -42,6 +49,10 @@ def _text_clean(value: object, what: str, max_length: int, *, one_line: bool) ->
     if "\x00" in value:
         raise ContactInvalid(f"The {what} contains a NUL character.")
     value = " ".join(value.split()) if one_line else value.strip()
+    # Control characters are invisible here and dropped by a spreadsheet export, where they
+    # could hide a formula; a note keeps its line breaks and tabs.
+    if (_CONTROL_ONE_LINE if one_line else _CONTROL_MULTI_LINE).search(value):
+        raise ContactInvalid(f"The {what} contains a control character.")
     if len(value) > max_length:
         raise ContactInvalid(f"The {what} is longer than {max_length} characters.")
     return value
@@ -149,21 +160,34 @@ def entries_remove(*, ids: Sequence[int], actor: Actor) -> int:
 
 def entries_remove_matching(entries: QuerySet[Entry], *, actor: Actor) -> int:
     """Remove every entry of ``entries`` (e.g. all matching the list's filter) in one
-    statement; returns how many went."""
+    statement; returns how many went. The removed contacts go to a temporary table, not into
+    Python: "all matching" may be a million entries."""
+    if entries.query.is_empty():
+        # An invalid filter gives .none(), which has no SQL (EmptyResultSet): nothing to remove.
+        return 0
     sql, params = entries.order_by().values("pk").query.sql_with_params()
     with transaction.atomic():
         with connection.cursor() as cursor:
+            # As the import does (importing._apply_chunk): created once per connection,
+            # emptied per statement and on commit.
+            cursor.execute(
+                f"CREATE TEMP TABLE IF NOT EXISTS {ADDED_CONTACTS_TABLE} (contact text)"
+                " ON COMMIT DELETE ROWS"
+            )
+            cursor.execute(f"TRUNCATE {ADDED_CONTACTS_TABLE}")
             cursor.execute(
                 # Django compiled the subquery; values stay parameters.
-                "DELETE FROM donotcontact_entry WHERE id IN ("  # noqa: S608
-                f"{sql}) RETURNING id, contact, channel",
+                "WITH removed AS (DELETE FROM donotcontact_entry WHERE id IN ("  # noqa: S608
+                f"{sql}) RETURNING id, contact, channel),"
+                f" kept AS (INSERT INTO {ADDED_CONTACTS_TABLE} SELECT contact FROM removed)"
+                # The count, and the one entry's details for the activity label.
+                " SELECT count(*), min(id), min(contact), min(channel) FROM removed",
                 params,
             )
-            removed = cursor.fetchall()
-        if removed:
-            customers_mark_for_contacts({contact for _, contact, _ in removed})
-            if len(removed) == 1:
-                pk, contact, channel = removed[0]
+            count, pk, contact, channel = cursor.fetchone()
+        if count:
+            customers_mark_for_added_contacts()
+            if count == 1:
                 activity_record(
                     actor,
                     "do_not_contact.removed",
@@ -176,11 +200,11 @@ def entries_remove_matching(entries: QuerySet[Entry], *, actor: Actor) -> int:
                     actor,
                     "do_not_contact.removed",
                     target_type=ACTIVITY_TARGET,
-                    target_label=f"{len(removed):,} Do Not Contact entries",
-                    changes={"entries": len(removed)},
-                    count=len(removed),
+                    target_label=f"{count:,} Do Not Contact entries",
+                    changes={"entries": count},
+                    count=count,
                 )
-    return len(removed)
+    return count
 
 
 def entry_remove(*, entry: Entry, actor: Actor) -> bool:

@@ -12,9 +12,17 @@ from dramatiq_crontab import cron
 from donotcontact import importing
 
 log = logging.getLogger(__name__)
+ANALYZE_TIME_LIMIT_MS = 3_600_000
+ANALYZE_MAX_RETRIES = 3
+# The longest an analysis can run: every attempt at the time limit (plus retry back-off).
+ANALYZE_MAX_SECONDS = (ANALYZE_MAX_RETRIES + 1) * ANALYZE_TIME_LIMIT_MS // 1000 + 3600
 
 
-@dramatiq.actor(queue_name=settings.QUEUE_LONG, max_retries=3, time_limit=3_600_000)
+@dramatiq.actor(
+    queue_name=settings.QUEUE_LONG,
+    max_retries=ANALYZE_MAX_RETRIES,
+    time_limit=ANALYZE_TIME_LIMIT_MS,
+)
 def analyze_entry_import(import_id: int) -> None:
     try:
         importing.import_analyze(import_id)

@@ -38,6 +38,8 @@ COLUMNS = (
     ("source", "Source"),
     ("added", "Added"),
 )
+# Reason and note share the last column: one header, a sort link for each.
+TEXT_COLUMNS = (("reason", "Reason"), ("note", "Note"))
 
 
 def _filter_query(params: QueryDict) -> QueryDict:
@@ -50,9 +52,11 @@ def _filter_query(params: QueryDict) -> QueryDict:
     return query
 
 
-def _headers(filter_query: QueryDict, sort: str) -> list[dict]:
+def _headers(
+    filter_query: QueryDict, sort: str, columns: tuple[tuple[str, str], ...] = COLUMNS
+) -> list[dict]:
     headers = []
-    for key, label in COLUMNS:
+    for key, label in columns:
         current = sort.lstrip("-") == key
         descending = sort.startswith("-")
         # A first click sorts the dates newest first, text A–Z.
@@ -87,6 +91,7 @@ def _list_context(params: QueryDict, form: EntryForm | None = None) -> dict:
         "page": page,
         "sort": sort,
         "headers": _headers(filter_query, sort),
+        "text_headers": _headers(filter_query, sort, TEXT_COLUMNS),
         "query": sorted_query.urlencode(),
         "filter_query": filter_query.urlencode(),
         "filtered": bool(filter_query),

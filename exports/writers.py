@@ -9,8 +9,8 @@ from collections.abc import Iterable
 from typing import IO
 
 from openpyxl import Workbook
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
+from customers.export import xlsx_cell
 from exports.models import ExportFormat
 
 CONTENT_TYPES = {
@@ -31,11 +31,6 @@ def write_csv(fh: IO[bytes], header: list[str], rows: Iterable[list[str]]) -> No
         text.detach()  # the caller owns (and closes) the binary file
 
 
-def _xlsx_cell(value: str) -> str:
-    # XML cannot hold most control characters (openpyxl refuses them); drop them.
-    return ILLEGAL_CHARACTERS_RE.sub("", value)
-
-
 def write_xlsx(fh: IO[bytes], header: list[str], rows: Iterable[list[str]]) -> None:
     """One sheet, every cell a string. Write-only mode streams rows to a temporary file and
     writes strings inline (no shared-strings table growing with the export)."""
@@ -43,8 +38,9 @@ def write_xlsx(fh: IO[bytes], header: list[str], rows: Iterable[list[str]]) -> N
     sheet = workbook.create_sheet("Customers")
     sheet.append(header)
     for row in rows:
-        # Escaped cells never start with "=", so openpyxl never takes one for a formula.
-        sheet.append([_xlsx_cell(v) for v in row])
+        # xlsx_cell drops what XML can't hold and escapes again what that uncovers: no cell
+        # starts with "=", so openpyxl never takes one for a formula.
+        sheet.append([xlsx_cell(v) for v in row])
     workbook.save(fh)
 
 

@@ -75,3 +75,31 @@ def test_sender_and_account_are_trimmed_and_limited():
         entry_clean("+442079460958", "sms", "x" * 101)
     with pytest.raises(ContactInvalid, match="account contains a NUL"):
         entry_clean("+442079460958", "sms", "", "a\x00b")
+
+
+@pytest.mark.parametrize(
+    "contact", ['"a\tb"@example.com', '"a\x01b"@example.com', '"a\x7fb"@example.com']
+)
+def test_a_contact_with_a_control_character_is_refused(contact):
+    # A quoted local part may hold almost anything; a tab would break the import's COPY.
+    with pytest.raises(ContactInvalid, match="control character"):
+        entry_clean(contact)
+
+
+@pytest.mark.parametrize("value", ["Sh\x01op", "\x01=HYPERLINK(1)", "a\x7f"])
+def test_a_sender_or_account_with_a_control_character_is_refused(value):
+    with pytest.raises(ContactInvalid, match="control character"):
+        entry_clean("a@example.com", "", value)
+    with pytest.raises(ContactInvalid, match="control character"):
+        entry_clean("a@example.com", "", "", value)
+
+
+def test_reason_and_note_refuse_control_characters_but_a_note_keeps_its_lines():
+    from donotcontact.services import note_clean, reason_clean
+
+    with pytest.raises(ContactInvalid, match="control character"):
+        reason_clean("\x01=HYPERLINK(1)")
+    with pytest.raises(ContactInvalid, match="control character"):
+        note_clean("li\x1fne")
+    assert reason_clean("one\ttwo") == "one two"
+    assert note_clean("first\r\nsecond\tthird") == "first\r\nsecond\tthird"

@@ -267,3 +267,28 @@ def test_upload_store_stops_at_the_limit(settings, tmp_path):
 def test_upload_store_at_the_limit_is_accepted(settings, tmp_path):
     settings.DNC_IMPORT_MAX_BYTES = 1000
     assert upload_store([b"x" * 600, b"y" * 400], tmp_path / "upload") == 1000
+
+
+@pytest.mark.parametrize("odd", [".", ""])
+def test_zip_with_an_entry_named_dot_or_nothing(prepare, odd):
+    raw = zip_bytes({odd: "x", "contacts.csv": "a@example.com\n"})
+    data = prepare(raw, "odd.zip")
+    assert [cells for _, cells in rows_iter(data)] == [["a@example.com"]]
+
+
+def test_xlsx_whose_dimension_is_wrong_is_read_whole(prepare):
+    # Some writers leave <dimension ref="A1"/> on a full sheet; read-only openpyxl trusts it.
+    rows = "".join(
+        f'<row r="{r}"><c r="A{r}" t="inlineStr"><is><t>u{r}@example.com</t></is></c>'
+        f'<c r="B{r}" t="inlineStr"><is><t>Shop{r}</t></is></c></row>'
+        for r in range(1, 6)
+    )
+    sheet = (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+        '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+        f'<dimension ref="A1"/><sheetData>{rows}</sheetData></worksheet>'
+    )
+    data = prepare(xlsx_with_sheet_xml(sheet), "wrong.xlsx")
+    assert [cells for _, cells in rows_iter(data)] == [
+        [f"u{r}@example.com", f"Shop{r}"] for r in range(1, 6)
+    ]

@@ -366,7 +366,9 @@ def test_abandoned_imports_are_swept(marketer, django_capture_on_commit_callback
 
     old = analyze(upload("a@example.com\n", "l.txt", member=marketer))
     fresh = upload("b@example.com\n", "l.txt")
-    EntryImport.objects.filter(pk=old.pk).update(created_at=now() - timedelta(hours=25))
+    EntryImport.objects.filter(pk=old.pk).update(
+        created_at=now() - timedelta(hours=25), analyzed_at=now() - timedelta(hours=25)
+    )
     folder = Path(old.file_path).parent
     assert folder.exists() and EntryImportRow.objects.filter(import_id=old.pk).exists()
     with django_capture_on_commit_callbacks(execute=True):
@@ -378,3 +380,118 @@ def test_abandoned_imports_are_swept(marketer, django_capture_on_commit_callback
     assert not EntryImportRow.objects.filter(import_id=old.pk).exists()
     assert not folder.exists()
     assert not Notification.objects.exists()  # nobody is told about a draft they left
+
+
+# --- review fixes: control characters, lost staging, double submits, the sweep ----------------
+
+
+def test_a_tab_in_a_quoted_address_is_an_invalid_row():
+    imp = analyze(upload('"a\tb"@example.com\nok@example.com\n', "l.txt"))
+    assert (imp.status, imp.valid, imp.invalid) == (ImportStatus.ANALYZED, 1, 1)
+    assert "control character" in imp.problems[0][2]
+
+
+def test_the_copy_text_escapes_tabs_and_line_ends(monkeypatch):
+    # Cleaned values hold none, but should one slip through it must not shift a column.
+    from donotcontact.contacts import CleanEntry
+
+    odd = CleanEntry(contact="a\tb\\c\r\n@example.com", channel="email", sender="S\t1",
+                     account="")  # fmt: skip
+    monkeypatch.setattr(importing, "entry_clean", lambda *a: odd)
+    imp = analyze(upload("x@example.com\n", "l.txt"))
+    assert imp.status == ImportStatus.ANALYZED
+    row = EntryImportRow.objects.get(import_id=imp.pk)
+    assert (row.contact, row.sender) == (odd.contact, odd.sender)
+
+
+def test_an_inline_analysis_that_breaks_fails_the_import(monkeypatch):
+    def broken(*args):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(importing, "_stage", broken)
+    imp = analyze(upload("a@example.com\n", "l.txt"))
+    assert imp.status == ImportStatus.FAILED
+    assert "analysis failed" in imp.message
+
+
+def test_lost_staged_rows_fail_the_import_instead_of_completing():
+    # An unlogged table is empty after a PostgreSQL crash.
+    imp = analyze(upload("a@example.com\nb@example.com\n", "l.txt"))
+    importing.entry_import_start(imp=imp, accounts=[""], actor=Actor.system("tests"))
+    EntryImportRow.objects.filter(import_id=imp.pk).delete()
+    assert importing.import_run(imp.pk) is None
+    imp.refresh_from_db()
+    assert imp.status == ImportStatus.FAILED and "Upload the file again" in imp.message
+    assert not Entry.objects.exists()
+
+
+def test_a_double_submitted_analysis_runs_once(settings, sent, django_capture_on_commit_callbacks):
+    settings.DNC_IMPORT_INLINE_BYTES = 0  # the worker's part: the first stays ANALYZING
+    imp = upload("a@example.com\n", "l.txt")
+    first, second = EntryImport.objects.get(pk=imp.pk), EntryImport.objects.get(pk=imp.pk)
+    with django_capture_on_commit_callbacks(execute=True):
+        importing.entry_import_analyze_start(imp=first)
+        with pytest.raises(importing.ImportInvalid, match="already being analysed"):
+            importing.entry_import_analyze_start(imp=second)
+        with pytest.raises(importing.ImportInvalid, match="already being analysed"):
+            importing.entry_import_configure(
+                imp=second, start_row=1, mapping={"contact": 0}, columns=1
+            )
+    assert [name for name, _ in sent] == ["analyze_entry_import"]
+    assert EntryImport.objects.get(pk=imp.pk).status == ImportStatus.ANALYZING
+
+
+def _age(imp: EntryImport, hours: float, **extra) -> None:
+    from datetime import timedelta
+
+    from django.utils.timezone import now
+
+    EntryImport.objects.filter(pk=imp.pk).update(created_at=now() - timedelta(hours=hours), **extra)
+
+
+def test_the_sweep_goes_by_the_last_activity():
+    from django.utils.timezone import now
+
+    imp = analyze(upload("a@example.com\n", "l.txt"))
+    _age(imp, 25, analyzed_at=now())  # uploaded long ago, analysed just now
+    assert importing.entry_imports_sweep() == 0
+    imp.refresh_from_db()
+    assert imp.status == ImportStatus.ANALYZED
+
+
+def test_the_sweep_does_not_fail_an_import_started_meanwhile(monkeypatch):
+    from datetime import timedelta
+
+    from django.utils.timezone import now
+
+    imp = analyze(upload("a@example.com\n", "l.txt"))
+    _age(imp, 25, analyzed_at=now() - timedelta(hours=25))
+    fail = importing._fail
+
+    def started_first(pk, message, **kwargs):
+        # The member presses Import between the sweep's listing and its _fail.
+        EntryImport.objects.filter(pk=pk).update(status=ImportStatus.QUEUED)
+        return fail(pk, message, **kwargs)
+
+    monkeypatch.setattr(importing, "_fail", started_first)
+    assert importing.entry_imports_sweep() == 0
+    imp.refresh_from_db()
+    assert imp.status == ImportStatus.QUEUED
+
+
+def test_the_sweep_fails_an_analysis_stuck_past_its_time_limit(settings):
+    from datetime import timedelta
+
+    from django.utils.timezone import now
+
+    settings.DNC_IMPORT_INLINE_BYTES = 0
+    stuck, running = upload("a@example.com\n", "l.txt"), upload("b@example.com\n", "l.txt")
+    importing.entry_import_analyze_start(imp=stuck)
+    importing.entry_import_analyze_start(imp=running)
+    hours = dnc_tasks.ANALYZE_MAX_SECONDS / 3600 + 1
+    _age(stuck, hours, analyzed_at=now() - timedelta(hours=hours))
+    assert importing.entry_imports_sweep() == 1
+    stuck.refresh_from_db()
+    running.refresh_from_db()
+    assert stuck.status == ImportStatus.FAILED and "did not finish" in stuck.message
+    assert running.status == ImportStatus.ANALYZING

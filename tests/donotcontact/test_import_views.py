@@ -275,3 +275,38 @@ def test_the_list_shows_recent_imports_but_not_drafts(marketer_client, viewer_cl
     # The list's htmx refresh re-renders the results only.
     partial = viewer_client.get(reverse("dnc-list"), headers={"HX-Request": "true"})
     assert "Recent imports" not in partial.content.decode()
+
+
+def test_a_tampered_column_count_is_refused_not_a_crash(marketer_client):
+    imp = uploaded(marketer_client)
+    response = marketer_client.post(
+        reverse("dnc-import-map", args=[imp.pk]),
+        {"start_row": "2", "columns": "abc", "target-0": "contact"},
+    )
+    assert response.status_code == 422
+    imp.refresh_from_db()
+    assert imp.status == ImportStatus.DRAFT
+
+
+def test_a_second_mapping_submit_while_analysing_says_so(
+    marketer_client, settings, sent, django_capture_on_commit_callbacks
+):
+    settings.DNC_IMPORT_INLINE_BYTES = 0
+    imp = uploaded(marketer_client)
+    data = {"start_row": "2", "columns": "2", "target-0": "contact", "target-1": "sender"}
+    url = reverse("dnc-import-map", args=[imp.pk])
+    with django_capture_on_commit_callbacks(execute=True):
+        assert marketer_client.post(url, data).status_code == 302
+    # The second request read the import before the first one moved it on.
+    monkey = EntryImport.objects.get(pk=imp.pk)
+    monkey.status = ImportStatus.DRAFT
+    from unittest import mock
+
+    with (
+        django_capture_on_commit_callbacks(execute=True),
+        mock.patch("donotcontact.import_views._editable", return_value=monkey),
+    ):
+        response = marketer_client.post(url, data)
+    assert response.status_code == 422
+    assert "already being analysed" in response.content.decode()
+    assert [name for name, _ in sent] == ["analyze_entry_import"]

@@ -431,3 +431,86 @@ def test_customer_page_shows_the_status_per_channel(viewer_client):
     html = response.content.decode()
     assert 'id="dnc-card"' in html and "Suppressed for some senders" in html
     assert "/do-not-contact/?contact=ann%40example.com" in html
+
+
+def test_export_xlsx_escapes_a_formula_behind_control_characters(marketer_client, rows):
+    # Stored before reasons refused control characters (or written by other means): the
+    # writer drops them and must escape what they hid.
+    Entry.objects.filter(pk=rows[0].pk).update(reason="\x01=HYPERLINK(1)", note="\x1f@x")
+    response = marketer_client.post(EXPORT, {"ids": [rows[0].pk], "format": "xlsx"})
+    sheet = load_workbook(io.BytesIO(b"".join(response.streaming_content))).active
+    values = [[c.value for c in row] for row in sheet.iter_rows()]
+    assert values[1][5:7] == ["'=HYPERLINK(1)", "'@x"]
+    assert all(cell.data_type == "s" for row in sheet.iter_rows() for cell in row if cell.value)
+
+
+def test_delete_all_matching_an_invalid_filter_removes_nothing(marketer_client, rows):
+    data = {"all": "on", "action": "delete", "confirm": "yes", "filter": "channel=fax"}
+    response = marketer_client.post(BULK, data)
+    assert response.status_code in (200, 302)
+    assert Entry.objects.count() == 5
+    assert not Activity.objects.filter(action="do_not_contact.removed").exists()
+
+
+def test_delete_all_matching_marks_the_customers_and_records_one_entry(marketer_client, rows):
+    from segments.models import PendingCustomer
+
+    customer = CustomerFactory(email="b@example.com", phone="+442079460958")
+    segment_reading_the_list()
+    data = {"all": "on", "action": "delete", "confirm": "yes", "filter": "channel=email"}
+    marketer_client.post(BULK, data)
+    assert set(Entry.objects.values_list("channel", flat=True)) == {"sms", "viber", ""}
+    assert PendingCustomer.objects.filter(customer_id=customer.pk).exists()
+    log = Activity.objects.get(action="do_not_contact.removed")
+    assert log.count == 2 and log.target_label == "2 Do Not Contact entries"
+    marketer_client.post(BULK, {**data, "filter": "channel=viber"})
+    one = Activity.objects.filter(action="do_not_contact.removed").latest("pk")
+    assert one.target_id == str(rows[2].pk) or one.target_id == rows[2].pk
+    assert "+442079460958" in one.target_label
+
+
+def segment_reading_the_list():
+    from segments.fields import ChangeKind
+    from segments.models import Segment
+
+    Segment.objects.create(name="reads the list", rules={}, change_kinds=ChangeKind.DO_NOT_CONTACT)
+
+
+@pytest.mark.parametrize(
+    ("sort", "expected"),
+    [
+        ("reason", ["a", "b", "c", "", ""]),
+        ("-reason", ["", "", "c", "b", "a"]),
+        ("note", ["n1", "n2", "n3", "", ""]),
+    ],
+)
+def test_reason_and_note_sort(viewer_client, rows, sort, expected):
+    for entry, reason, note in zip(
+        rows, ["b", "a", "c", "", ""], ["n2", "n3", "n1", "", ""], strict=True
+    ):
+        Entry.objects.filter(pk=entry.pk).update(reason=reason, note=note)
+    page = viewer_client.get(LIST, {"sort": sort}).context["page"]
+    column = sort.lstrip("-")
+    got = [getattr(e, column) for e in page.rows]
+    assert sorted(got, reverse=sort.startswith("-")) == got
+    assert [v for v in got if v] == [v for v in expected if v]
+    headers = viewer_client.get(LIST, {"sort": sort}).context["text_headers"]
+    assert {h["key"]: h["order"] for h in headers}[column] in ("ascending", "descending")
+
+
+@pytest.mark.parametrize("sort", ["reason", "-note"])
+def test_keyset_pages_by_reason_and_note_cover_every_row_once(viewer_client, monkeypatch, sort):
+    monkeypatch.setattr("donotcontact.selectors.PAGE_SIZE", 3)
+    Entry.objects.bulk_create(
+        Entry(contact=f"u{i}@example.com", channel="email", reason=f"r{i % 3}", note=f"n{i % 2}")
+        for i in range(11)
+    )
+    seen, after = [], ""
+    for _ in range(10):
+        page = viewer_client.get(LIST, {"sort": sort, "after": after}).context["page"]
+        seen += [e.pk for e in page.rows]
+        if not page.next_cursor:
+            break
+        after = page.next_cursor
+    assert sorted(seen) == sorted(Entry.objects.values_list("pk", flat=True))
+    assert len(seen) == len(set(seen))

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.utils import timezone
+from openpyxl import load_workbook
 
 from activity.models import Activity
 from activity.services import Actor
@@ -355,3 +356,16 @@ def test_expiry_removes_files_of_old_exports(exports_dir):
     assert (old.status, old.file_path) == ("expired", "")
     assert fresh.status == "ready"
     assert exports_expire() == 0  # nothing left to do
+
+
+@pytest.mark.parametrize("hidden", ["\x01", "\x01\x1f", "\x0b"])
+def test_xlsx_escapes_a_formula_behind_dropped_characters(hidden):
+    # The control characters go (XML can't hold them); the formula they hid must not come
+    # out live.
+    c = CustomerFactory(user_id="u1", name=f'{hidden}=HYPERLINK("http://x.example")')
+    source = source_for_selection(ids=[c.pk], all_matching=False, filter_query="")
+    requested = export_request(actor=SYSTEM, source=source, fmt="xlsx", column_keys=["name"])
+    data = requested.streamed.content.read()
+    assert xlsx_rows(data) == [["name"], ['\'=HYPERLINK("http://x.example")']]
+    sheet = load_workbook(io.BytesIO(data)).active
+    assert all(cell.data_type == "s" for row in sheet.iter_rows() for cell in row)
