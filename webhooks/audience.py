@@ -67,6 +67,14 @@ def _source_sql(handover: Handover) -> tuple[str, list]:
     return "SELECT unnest(%s::bigint[])", [[int(pk) for pk in handover.customer_ids]]
 
 
+def handover_fail(handover_id: int, error: str) -> None:
+    """Mark a hand-over that could not run as failed (if it is still queued)."""
+    with transaction.atomic():
+        Handover.objects.filter(pk=handover_id, status=HandoverStatus.QUEUED).update(
+            status=HandoverStatus.FAILED, error=error[:500], finished_at=timezone.now()
+        )
+
+
 def handover_run(handover_id: int) -> Handover | None:
     """Create the hand-over's deliveries (once). Returns the hand-over, None if it is gone."""
     with transaction.atomic():

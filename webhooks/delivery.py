@@ -111,8 +111,26 @@ def send_claimed(ids: list[int]) -> list[DeliveryAttempt]:
     else:
         with ThreadPoolExecutor(max_workers=min(len(deliveries), CLAIM_BATCH)) as pool:
             outcomes = list(pool.map(_post, deliveries))
-    recorded = [record(o.delivery, o.response, o.attempted_at) for o in outcomes]
+    recorded = [_record_safely(o) for o in outcomes]
     return [attempt for attempt in recorded if attempt is not None]
+
+
+def _record_safely(outcome: Outcome) -> DeliveryAttempt | None:
+    """record(), but one outcome that cannot be stored must not lose the rest of the batch;
+    it is stored as a failed attempt instead, so the delivery still moves on (retry, give
+    up) rather than being re-sent every lease."""
+    try:
+        return record(outcome.delivery, outcome.response, outcome.attempted_at)
+    except Exception:
+        log.exception("webhooks: could not record delivery %s", outcome.delivery.pk)
+    failed = http.Response(
+        None, b"", outcome.response.latency_ms, "The attempt's outcome could not be stored."
+    )
+    try:
+        return record(outcome.delivery, failed, outcome.attempted_at)
+    except Exception:
+        log.exception("webhooks: could not record delivery %s as failed", outcome.delivery.pk)
+        return None
 
 
 def send_claimed_one(delivery: Delivery) -> DeliveryAttempt | None:
@@ -150,11 +168,17 @@ def record(
     delivery: Delivery, response: http.Response, attempted_at: datetime
 ) -> DeliveryAttempt | None:
     """Store one attempt's outcome and what follows from it (None: the delivery was deleted
-    with its endpoint meanwhile)."""
+    with its endpoint meanwhile, or this attempt is stale)."""
     now = timezone.now()
     with transaction.atomic():
         # The row lock also holds off an endpoint deletion until the outcome is stored.
-        if not Delivery.objects.select_for_update().filter(pk=delivery.pk).exists():
+        # Fenced on the claim: a worker whose lease ran out (the delivery since re-claimed,
+        # delivered or failed by another) must not overwrite that or count a failure twice.
+        if (
+            not Delivery.objects.select_for_update()
+            .filter(pk=delivery.pk, status=DeliveryStatus.PENDING, attempts=delivery.attempts)
+            .exists()
+        ):
             return None
         attempt = DeliveryAttempt.objects.create(
             delivery=delivery,

@@ -6,17 +6,19 @@ deadline and at most WEBHOOKS_MAX_RESPONSE_BYTES of the response body are read."
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import ipaddress
 import socket
 import ssl
+import threading
 import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from django.conf import settings
 
-from webhooks.ssrf import AddressRefused, address_allowed, resolve, url_parts
+from webhooks.ssrf import AddressRefused, address_allowed, ascii_url, resolve, url_parts
 
 USER_AGENT = "Workbench-Webhooks/1"
 
@@ -28,13 +30,18 @@ class Response:
     latency_ms: int
     error: str = ""
 
+    def __post_init__(self) -> None:
+        # PostgreSQL text refuses NUL; an error message (BadStatusLine) can quote one.
+        self.error = self.error.replace("\x00", "\ufffd")
+
     @property
     def ok(self) -> bool:
         return self.status_code is not None and 200 <= self.status_code < 300
 
     @property
     def snippet(self) -> str:
-        return self.body.decode("utf-8", errors="replace")
+        # errors="replace" keeps NUL, which PostgreSQL text refuses.
+        return self.body.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
 
 
 class _PinnedConnection(http.client.HTTPConnection):
@@ -90,10 +97,33 @@ def post(
         return Response(None, b"", elapsed(), f"Refused: {exc}")
     except OSError as exc:
         return Response(None, b"", elapsed(), f"Connection failed: {exc}")
+    except Exception as exc:  # never raise: the caller must record an outcome
+        return Response(None, b"", elapsed(), f"Request failed: {exc.__class__.__name__}: {exc}")
+    # The socket timeout bounds each recv, not the request: a receiver dripping a byte at a
+    # time would hold the worker for ever. At the deadline the timer shuts the socket down,
+    # which ends any read in progress.
+    expired = threading.Event()
+    current = [sock]
+
+    def expire() -> None:
+        expired.set()
+        # The plain socket's shutdown, also for TLS: SSLSocket.shutdown would drop its SSL
+        # object under the reading thread. OSError: the request ended meanwhile.
+        with contextlib.suppress(OSError):
+            socket.socket.shutdown(current[0], socket.SHUT_RDWR)
+
+    timer = threading.Timer(max(0.0, deadline - time.monotonic()), expire)
+    timer.daemon = True
+    timer.start()
+
+    def timed_out() -> Response:
+        return Response(None, b"", elapsed(), f"Timed out after {timeout:g} s")
+
     try:
         if scheme == "https":
             context = ssl.create_default_context()
             sock = context.wrap_socket(sock, server_hostname=host)
+            current[0] = sock
         connection = _PinnedConnection(host, port, sock, timeout)
         connection.putrequest("POST", _path(url), skip_accept_encoding=True)
         for name, value in {
@@ -108,7 +138,7 @@ def post(
         response = connection.getresponse()
         chunks, read = [], 0
         # getresponse may already have closed the connection's socket (Connection: close);
-        # each read below is still bounded by the timeout set above.
+        # each read below is still bounded by the timeout set above, the whole by the timer.
         while read < limit:
             if time.monotonic() > deadline:
                 raise TimeoutError
@@ -119,15 +149,25 @@ def post(
             read += len(chunk)
         status = response.status
         connection.close()
+        if expired.is_set():  # the end of the body may be the timer's shutdown
+            return timed_out()
         return Response(status, b"".join(chunks), elapsed())
     except TimeoutError:
         sock.close()
-        return Response(None, b"", elapsed(), f"Timed out after {timeout:g} s")
+        return timed_out()
     except (OSError, http.client.HTTPException) as exc:
         sock.close()
+        if expired.is_set():
+            return timed_out()
         return Response(None, b"", elapsed(), f"Request failed: {exc.__class__.__name__}: {exc}")
+    except Exception as exc:  # never raise: the caller must record an outcome
+        sock.close()
+        return Response(None, b"", elapsed(), f"Request failed: {exc.__class__.__name__}: {exc}")
+    finally:
+        timer.cancel()
 
 
 def _path(url: str) -> str:
-    parts = urlsplit(url.strip())
+    # Already ASCII for URLs saved since ascii_url; older ones are encoded here.
+    parts = urlsplit(ascii_url(url.strip()))
     return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")

@@ -157,12 +157,17 @@ def relay_run() -> int:
         "pk", flat=True
     )
     for endpoint_id in list(endpoints):
-        created += endpoint_fan_out(endpoint_id, horizon)
+        # One endpoint's bad settings must not stop the others; its fan-out transaction
+        # (a savepoint inside an outer one) rolls back alone, its cursor stays.
+        try:
+            created += endpoint_fan_out(endpoint_id, horizon)
+        except Exception:
+            log.exception("webhooks: relaying to endpoint %s failed", endpoint_id)
     return created
 
 
 def cursor_start() -> int:
-    """Where a new endpoint starts: after every transition already recorded."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT coalesce(max(id), 0) FROM segments_transition")
-        return cursor.fetchone()[0]
+    """Where a new endpoint starts: after every transition already recorded. The settled
+    horizon, not max(id): a writer still in flight may commit a lower id than the highest
+    one visible, and a cursor past it would never deliver it."""
+    return settled_horizon()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 from ninja import Schema
 from pydantic import BaseModel, ConfigDict, Field
@@ -16,7 +17,7 @@ class EndpointIn(BaseModel):
     url: str = Field(max_length=2000)
     description: str = Field("", max_length=200)
     events: list[str] = Field(default=["segment-entered", "segment-exited"], max_length=2)
-    segment_ids: list[int] | None = Field(
+    segment_ids: list[Annotated[int, Field(ge=1, le=2**63 - 1)]] | None = Field(
         None, max_length=1000, description="Only these segments; omit for every segment."
     )
     profile_fields: list[str] = Field(default=[], max_length=100)

@@ -13,6 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from activity.services import Actor, activity_record
+from segments.models import Segment
 from webhooks import delivery, signing, ssrf
 from webhooks.models import (
     MAX_BATCH_SIZE,
@@ -26,6 +27,8 @@ from webhooks.models import (
 )
 from webhooks.payload import CUSTOM_PREFIX, PROFILE_FIELDS
 from workbench.jobs import enqueue_on_commit
+
+MAX_ID = 2**63 - 1  # PostgreSQL bigint
 
 
 class WebhookInvalid(Exception):
@@ -48,7 +51,9 @@ class EndpointData:
 
 
 def _clean(data: EndpointData) -> EndpointData:
-    url = data.url.strip()
+    url = ssrf.ascii_url(data.url.strip())
+    if len(url) > Endpoint._meta.get_field("url").max_length:  # encoding lengthens it
+        raise WebhookInvalid("The URL is too long.", "url")
     try:
         ssrf.url_check(url)
     except ssrf.AddressRefused as exc:
@@ -65,6 +70,12 @@ def _clean(data: EndpointData) -> EndpointData:
     if not 1 <= data.batch_size <= MAX_BATCH_SIZE:
         raise WebhookInvalid(f"Batch size must be 1 to {MAX_BATCH_SIZE}.", "batch_size")
     segment_ids = sorted(set(data.segment_ids or []))
+    # Checked here for every caller: an id beyond bigint would break the relay's
+    # ``::bigint[]`` cast on every fan-out.
+    if any(not 1 <= pk <= MAX_ID for pk in segment_ids) or Segment.objects.filter(
+        pk__in=segment_ids
+    ).count() != len(segment_ids):
+        raise WebhookInvalid("Choose segments that exist.", "segment_ids")
     return EndpointData(
         url=url,
         description=data.description.strip()[:200],
@@ -237,6 +248,11 @@ def handover_create(
 
     if not endpoint.enabled:
         raise WebhookInvalid("That endpoint is disabled; enable it first.", "endpoint")
+    # The job casts them to bigint[]: one id out of range would fail it on every retry.
+    if any(not 1 <= pk <= MAX_ID for pk in customer_ids or []) or (
+        segment_id is not None and not 1 <= segment_id <= MAX_ID
+    ):
+        raise WebhookInvalid("The audience holds ids that are not valid.", "customer_ids")
     with transaction.atomic():
         handover = Handover.objects.create(
             endpoint=endpoint,

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from django.conf import settings
 
@@ -27,6 +27,40 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
 NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
 IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+
+# Checked before the ipaddress property that can let an address through (is_global), whose
+# special ranges change between Python versions: before 3.12.4 only 192.0.0.0/29 of
+# 192.0.0.0/24 counted as private, so Oracle Cloud's metadata service at 192.0.0.192 passed.
+DENIED_NETWORKS = [
+    ipaddress.ip_network(n)
+    for n in (
+        "0.0.0.0/8",
+        "10.0.0.0/8",
+        "100.64.0.0/10",
+        "127.0.0.0/8",
+        "169.254.0.0/16",
+        "172.16.0.0/12",
+        "192.0.0.0/24",
+        "192.0.2.0/24",
+        "192.88.99.0/24",
+        "192.168.0.0/16",
+        "198.18.0.0/15",
+        "198.51.100.0/24",
+        "203.0.113.0/24",
+        "224.0.0.0/4",
+        "240.0.0.0/4",
+        "255.255.255.255/32",
+        "168.63.129.16/32",  # Azure's platform endpoint (metadata, DNS, health), public space
+        "::/128",
+        "::1/128",
+        "100::/64",
+        "2001:db8::/32",
+        "fc00::/7",
+        "fe80::/10",
+        "fec0::/10",
+        "ff00::/8",
+    )
+]
 
 
 class AddressRefused(Exception):
@@ -68,6 +102,10 @@ def blocked_reason(ip: IPAddress) -> str:
         return "a private network address"
     if isinstance(ip, ipaddress.IPv6Address) and ip.is_site_local:
         return "a site-local address"
+    # Each check above only blocks (their texts are the clearer reasons); the deny list is
+    # consulted before the one that can allow, whatever this Python calls "global".
+    if any(ip in network for network in DENIED_NETWORKS if network.version == ip.version):
+        return "an address that is not on the public internet"
     if ip.is_reserved or not ip.is_global:
         return "an address that is not on the public internet"
     return ""
@@ -150,6 +188,30 @@ def resolve(host: str, port: int) -> list[IPAddress]:
         if reason := address_allowed(ip):
             raise AddressRefused(f"“{host}” points to {ip}, {reason}: webhooks may not go there.")
     return addresses
+
+
+# RFC 3986 sub-delimiters and the characters paths and queries may hold as they are; "%"
+# keeps escapes already there.
+_PATH_SAFE = "/%:@!$&'()*+,;=-._~"
+_QUERY_SAFE = _PATH_SAFE + "?"
+
+
+def ascii_url(url: str) -> str:
+    """``url`` with a non-ASCII (or space) path, query and fragment percent-encoded as UTF-8:
+    http.client sends the request line as ASCII and would raise on "/café"."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url  # url_parts says why
+    return urlunsplit(
+        (
+            parts.scheme,
+            parts.netloc,
+            quote(parts.path, safe=_PATH_SAFE),
+            quote(parts.query, safe=_QUERY_SAFE),
+            quote(parts.fragment, safe=_QUERY_SAFE),
+        )
+    )
 
 
 def url_check(url: str) -> None:

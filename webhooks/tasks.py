@@ -42,15 +42,33 @@ def send_webhooks() -> None:
 @dramatiq.actor(queue_name=settings.QUEUE_SHORT, max_retries=3, time_limit=300_000)
 def sweep_webhooks() -> None:
     """Periodic: relay what a lost wake-up left behind and send due retries."""
-    created = relay.relay_run()
-    sent = delivery.send_due(until=timezone.now() + SEND_SLICE)
+    created = 0
+    try:
+        created = relay.relay_run()
+    finally:  # a failing relay must not stop retries of what is already queued
+        sent = delivery.send_due(until=timezone.now() + SEND_SLICE)
     if created or sent:
         log.info("webhooks sweep: %s deliveries created, %s attempts", created, sent)
 
 
-@dramatiq.actor(queue_name=settings.QUEUE_LONG, max_retries=5, time_limit=3_600_000)
+@dramatiq.actor(
+    queue_name=settings.QUEUE_LONG,
+    max_retries=5,
+    time_limit=3_600_000,
+    # Errors other than the ones handover_run reports itself (a database error, the time
+    # limit) are retried; once retries are exhausted the hand-over is marked failed, not
+    # left "Queued" for ever.
+    on_retry_exhausted="fail_audience",
+)
 def send_audience(handover_id: int) -> None:
     """Create a hand-over's deliveries, then wake a sender."""
     handover = audience.handover_run(handover_id)
     if handover is not None and handover.delivery_count:
         delivery.send_wake()
+
+
+@dramatiq.actor(queue_name=settings.QUEUE_SHORT, max_retries=3, time_limit=60_000)
+def fail_audience(message: dict, retry_info: dict) -> None:
+    """send_audience gave up: say so on the hand-over (Retries middleware sends this)."""
+    (handover_id,) = message["args"]
+    audience.handover_fail(handover_id, "Sending failed after several tries; try again later.")

@@ -64,6 +64,9 @@ def test_create_then_test_then_read_the_log_then_replay(api, loopback, receiver)
         ({"url": "https://93.184.215.14/", "events": ["nope"]}, "events"),
         ({"url": "https://93.184.215.14/", "batch_size": 0}, "batch_size"),
         ({"url": "https://93.184.215.14/", "extra": 1}, "extra"),
+        ({"url": "https://93.184.215.14/", "segment_ids": [2**70]}, "segment_ids.0"),
+        ({"url": "https://93.184.215.14/", "segment_ids": [0]}, "segment_ids.0"),
+        ({"url": "https://93.184.215.14/", "segment_ids": [999_999]}, "segment_ids"),
     ],
 )
 def test_bad_input_is_a_422_with_the_field(api, body, field):

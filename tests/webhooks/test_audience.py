@@ -116,3 +116,11 @@ def test_a_disabled_endpoint_is_refused(receiver, loopback, people):
     endpoint.save()
     with pytest.raises(WebhookInvalid, match="disabled"):
         handover_create(endpoint=endpoint, actor=ACTOR, description="x", customer_ids=[1])
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("ids", [[2**63], [0], [-1]])
+def test_customer_ids_beyond_bigint_are_refused(receiver, loopback, people, ids):
+    endpoint, _ = make_endpoint(receiver.url)
+    with pytest.raises(WebhookInvalid, match="not valid"):
+        handover_create(endpoint=endpoint, actor=ACTOR, description="x", customer_ids=ids)

@@ -238,3 +238,170 @@ def test_an_endpoint_deleted_during_an_attempt_is_no_error(receiver, loopback):
     assert delivery.record(sent, outcome.response, outcome.attempted_at) is None
     assert not DeliveryAttempt.objects.exists()
     assert not Delivery.objects.filter(pk=item.pk).exists()
+
+
+def _raw_server(handle) -> tuple[socket.socket, str]:
+    """A one-connection server whose ``handle(conn)`` writes whatever bytes a test needs."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+
+    def serve() -> None:
+        try:
+            conn, _ = listener.accept()
+        except OSError:
+            return
+        with conn:
+            conn.settimeout(5)
+            try:
+                conn.recv(65536)
+                handle(conn)
+            except OSError:
+                pass
+
+    threading.Thread(target=serve, daemon=True).start()
+    return listener, f"http://127.0.0.1:{listener.getsockname()[1]}/hook"
+
+
+def test_nul_bytes_in_the_answer_and_the_error_are_replaced():
+    assert "\x00" not in http.Response(200, b"a\x00b", 1).snippet
+    assert http.Response(None, b"", 1, "bad \x00 line").error == "bad \ufffd line"
+
+
+@pytest.mark.django_db
+def test_an_answer_with_nul_bytes_is_recorded(receiver, loopback):
+    receiver.answer((500, b"oops\x00\x00"))
+    item = _one_delivery(receiver.url)
+    delivery.send_due()
+    (attempt,) = DeliveryAttempt.objects.all()
+    assert attempt.response_snippet == "oops\ufffd\ufffd"
+    item.refresh_from_db()
+    assert item.status == DeliveryStatus.PENDING and item.next_attempt_at > timezone.now()
+
+
+@pytest.mark.django_db
+def test_a_nul_in_a_status_line_is_recorded_as_a_failure(loopback):
+    listener, url = _raw_server(lambda conn: conn.sendall(b"HTTP/1.1 2\x0000 OK\r\n\r\n"))
+    try:
+        item = _one_delivery(url)
+        delivery.send_due()
+    finally:
+        listener.close()
+    (attempt,) = DeliveryAttempt.objects.all()
+    assert attempt.status_code is None and "\x00" not in attempt.error
+    item.refresh_from_db()
+    assert item.last_error == attempt.error
+
+
+@pytest.mark.django_db
+def test_one_outcome_that_cannot_be_stored_does_not_lose_the_batch(receiver, loopback, monkeypatch):
+    endpoint, _ = make_endpoint(receiver.url)
+    now = timezone.now()
+    Delivery.objects.bulk_create(
+        Delivery(
+            endpoint=endpoint,
+            webhook_id=f"msg_x_{i}",
+            event="segment-entered",
+            body="{}",
+            give_up_at=now + timedelta(days=3),
+            next_attempt_at=now,
+        )
+        for i in range(3)
+    )
+    broken = Delivery.objects.order_by("pk").first()
+    real_record = delivery.record
+
+    def record(item, response, attempted_at):
+        if item.pk == broken.pk and response.ok:
+            raise ValueError("cannot store this")
+        return real_record(item, response, attempted_at)
+
+    monkeypatch.setattr(delivery, "record", record)
+
+    assert delivery.send_due() == 3
+    assert Delivery.objects.filter(status=DeliveryStatus.DELIVERED).count() == 2
+    broken.refresh_from_db()
+    # Stored as a failed attempt: retried later, not re-sent every lease.
+    assert broken.status == DeliveryStatus.PENDING
+    assert broken.last_error == "The attempt's outcome could not be stored."
+    assert DeliveryAttempt.objects.filter(delivery=broken, status_code=None).count() == 1
+
+
+@pytest.mark.django_db
+def test_a_non_ascii_path_is_percent_encoded_when_saved(receiver, loopback):
+    endpoint, _ = make_endpoint(receiver.url.replace("/hook", "/café?q=ü&r=%41"))
+    assert endpoint.url.endswith("/caf%C3%A9?q=%C3%BC&r=%41")
+    response = http.post(endpoint.url, b"{}", {})
+    assert response.ok
+    assert receiver.requests[0].path == "/caf%C3%A9?q=%C3%BC&r=%41"
+
+
+def test_post_encodes_a_stored_non_ascii_path_and_never_raises(receiver, loopback, monkeypatch):
+    assert http.post(receiver.url + "/café", b"{}", {}).ok
+    assert receiver.requests[0].path == "/hook/caf%C3%A9"
+
+    def boom(*args, **kwargs):
+        raise UnicodeEncodeError("ascii", "é", 0, 1, "no")
+
+    monkeypatch.setattr(http._PinnedConnection, "putrequest", boom)
+    response = http.post(receiver.url, b"{}", {})
+    assert response.status_code is None
+    assert response.error.startswith("Request failed: UnicodeEncodeError")
+
+
+def test_a_receiver_dripping_its_answer_is_cut_off_at_the_deadline(loopback):
+    stop = threading.Event()
+
+    def drip(conn) -> None:
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n")
+        while not stop.wait(0.1):
+            conn.sendall(b"x")
+
+    listener, url = _raw_server(drip)
+    try:
+        response = http.post(url, b"{}", {}, timeout=0.5)
+    finally:
+        stop.set()
+        listener.close()
+    assert response.status_code is None
+    # Without the deadline the drip would have been read to its end (a 200 after 100 s).
+    assert response.error == "Timed out after 0.5 s"
+
+
+def test_a_receiver_dripping_its_headers_is_cut_off_at_the_deadline(loopback, settings):
+    settings.WEBHOOKS_TIMEOUT_SECONDS = 0.5
+    stop = threading.Event()
+
+    def drip(conn) -> None:
+        conn.sendall(b"HTTP/1.1 200 OK\r\n")
+        while not stop.wait(0.1):
+            conn.sendall(b"X-A: b\r\n")
+
+    listener, url = _raw_server(drip)
+    try:
+        response = http.post(url, b"{}", {})
+    finally:
+        stop.set()
+        listener.close()
+    # Without the deadline this ends at http.client's 100-header limit, another error.
+    assert response.error == "Timed out after 0.5 s"
+
+
+@pytest.mark.django_db
+def test_a_stale_worker_cannot_overwrite_a_later_outcome(receiver, loopback):
+    """A worker's lease ran out and another delivered the delivery: the first one's late
+    failure must neither fail the delivery nor count against the endpoint."""
+    with time_machine.travel(START, tick=False) as clock:
+        item = _one_delivery(receiver.url)
+        delivery.claim()
+        stale = Delivery.objects.select_related("endpoint").get(pk=item.pk)
+        clock.shift(delivery.lease() + timedelta(seconds=1))
+        assert delivery.send_due() == 1  # the second worker delivers
+        late = http.Response(500, b"", 1)
+        assert delivery.record(stale, late, timezone.now()) is None
+        assert delivery.record(stale, late, timezone.now()) is None
+
+    item.refresh_from_db()
+    assert (item.status, item.attempts) == (DeliveryStatus.DELIVERED, 2)
+    assert Endpoint.objects.get().consecutive_failures == 0
+    assert DeliveryAttempt.objects.count() == 1

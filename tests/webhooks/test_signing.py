@@ -81,3 +81,40 @@ def test_during_a_rotation_both_secrets_sign_and_either_verifies():
     for secret in (SECRET, OTHER):
         signing.verify(secret, headers, BODY, now=NOW)
         RECEIVER.verify(secret, headers, BODY, now=NOW)
+
+
+def test_the_example_receiver_marks_a_message_seen_only_once_processed():
+    import threading
+    import urllib.error
+    import urllib.request
+    from http.server import ThreadingHTTPServer
+
+    processed: list[str] = []
+
+    class Flaky(RECEIVER.Receiver):
+        secret = SECRET
+        seen: set[str] = set()
+
+        def log_message(self, *args) -> None:
+            pass
+
+        def process(self, payload: dict) -> None:
+            if not processed:
+                processed.append("crashed")
+                raise RuntimeError("the database is down")
+            processed.append(payload["type"])
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Flaky)
+    server.handle_error = lambda *args: None  # the crash is expected
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/"
+    headers = signing.headers([SECRET], "msg_1", int(__import__("time").time()), BODY)
+    try:
+        with pytest.raises((urllib.error.URLError, ConnectionError, OSError)):
+            urllib.request.urlopen(urllib.request.Request(url, BODY, headers), timeout=5)
+        with urllib.request.urlopen(urllib.request.Request(url, BODY, headers), timeout=5) as r:
+            assert r.status == 204
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert processed == ["crashed", "segment-entered"]

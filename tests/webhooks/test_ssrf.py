@@ -38,6 +38,11 @@ BLOCKED_ADDRESSES = [
     "2002:7f00:1::",  # 6to4 of 127.0.0.1
     "::127.0.0.1",  # IPv4-compatible
     "240.0.0.1",  # reserved
+    "192.0.0.192",  # Oracle Cloud metadata (public to ipaddress before Python 3.12.4)
+    "168.63.129.16",  # Azure platform endpoint
+    "::ffff:192.0.0.192",
+    "198.18.0.1",
+    "2001:db8::1",
 ]
 
 # Host spellings of loopback the resolver accepts (inet_aton forms).

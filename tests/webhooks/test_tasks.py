@@ -20,7 +20,9 @@ from webhooks.tasks import relay_transitions, send_audience, send_webhooks, swee
 
 
 def test_actors_have_explicit_queues_retries_and_time_limits():
-    for actor in (relay_transitions, send_webhooks, sweep_webhooks, send_audience):
+    from webhooks.tasks import fail_audience
+
+    for actor in (relay_transitions, send_webhooks, sweep_webhooks, send_audience, fail_audience):
         assert actor.queue_name in ("default", "long")
         assert actor.options["max_retries"] >= 1
         assert actor.options["time_limit"] > 0
@@ -125,3 +127,48 @@ def test_a_broken_broker_does_not_fail_the_segment_build(monkeypatch):
     result = segment_build(oslo_segment().pk)
     assert result.status == "built" and result.changes.entered
     cache.delete(relay.RELAY_QUEUED_KEY)
+
+
+@pytest.mark.django_db
+def test_the_sweep_sends_due_retries_even_when_the_relay_fails(receiver, loopback, monkeypatch):
+    CustomerFactory(user_id="ann", city="Oslo")
+    make_endpoint(receiver.url)
+    segment_build(oslo_segment().pk)
+    relay.relay_run()
+
+    def broken() -> int:
+        raise RuntimeError("relay down")
+
+    monkeypatch.setattr(relay, "relay_run", broken)
+    with pytest.raises(RuntimeError):
+        sweep_webhooks.fn()
+    assert [i["user_id"] for i in receiver.items()] == ["ann"]
+
+
+@pytest.mark.django_db
+def test_a_handover_whose_retries_run_out_is_marked_failed(receiver, loopback, monkeypatch):
+    from webhooks import audience
+    from webhooks.tasks import fail_audience
+
+    CustomerFactory(user_id="ann")
+    endpoint, _ = make_endpoint(receiver.url)
+    handover = handover_create(
+        endpoint=endpoint, actor=ACTOR, description="x", customer_ids=[Customer.objects.get().pk]
+    )
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("database trouble")
+
+    monkeypatch.setattr(audience, "_source_sql", broken)
+    with pytest.raises(RuntimeError):
+        send_audience.fn(handover.pk)  # retried by Dramatiq while retries remain
+    handover.refresh_from_db()
+    assert handover.status == HandoverStatus.QUEUED
+
+    assert send_audience.options["on_retry_exhausted"] == fail_audience.actor_name
+    message = send_audience.message(handover.pk).asdict()
+    fail_audience.fn(message, {"retries": 5, "max_retries": 5})
+    handover.refresh_from_db()
+    assert handover.status == HandoverStatus.FAILED
+    assert "after several tries" in handover.error
+    assert handover.finished_at is not None

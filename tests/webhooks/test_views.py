@@ -146,6 +146,25 @@ def test_a_private_url_is_refused_on_the_form(admin_client):
     assert not Endpoint.objects.exists()
 
 
+@pytest.mark.parametrize("segment", [str(2**70), "0", "999999"])
+def test_segments_that_do_not_exist_are_refused_on_the_form(
+    admin_client, loopback, receiver, segment
+):
+    response = admin_client.post(
+        reverse("webhook-new"),
+        {
+            "url": receiver.url,
+            "events": ["segment-entered"],
+            "all_segments": "0",
+            "segments": [segment],
+            "batch_size": "1",
+        },
+    )
+    assert response.status_code == 200
+    assert "Select a valid choice" in response.content.decode()
+    assert not Endpoint.objects.exists()
+
+
 def test_edit_changes_the_subscription(admin_client, endpoint):
     response = admin_client.post(
         reverse("webhook-edit", args=[endpoint.pk]),
