@@ -24,12 +24,10 @@ from segments.rules import iter_conditions
 from tags.models import Tag
 
 SAMPLE_SIZE = 10
-# The channels the preview counts reachable customers for. The phone channels share one
-# address but are suppressed one by one; each channel costs a hash probe per matching row, so
-# the preview shows the four a marketer reaches most rather than all seven.
-REACH_CHANNELS: tuple[str, ...] = tuple(
-    c.value for c in (Channel.EMAIL, Channel.SMS, Channel.WHATSAPP, Channel.PUSH)
-)
+# The channels the preview counts reachable customers for: every one. The phone channels share
+# one address but are suppressed one by one, so each costs its own look-up per matching row
+# (bench segments_preview_reach: +25% on a 71k-customer preview, 5.4x on the whole base).
+REACH_CHANNELS: tuple[str, ...] = tuple(c.value for c in Channel)
 
 
 @dataclass

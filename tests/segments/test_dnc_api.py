@@ -36,7 +36,15 @@ def test_preview_with_the_condition_and_reachable_counts(api, people):
     body = response.json()
     assert body["count"] == 2 and body["sample_user_ids"] == ["bob", "cat"]
     # bob's SMS entry is for one sender only, so both bob and cat are reachable by SMS.
-    assert body["reachable"] == {"email": 1, "sms": 2, "whatsapp": 2, "push": 0}
+    assert body["reachable"] == {
+        "email": 1,
+        "sms": 2,
+        "whatsapp": 2,
+        "viber": 2,
+        "rcs": 2,
+        "voice": 2,
+        "push": 0,
+    }
 
     body = api(
         "post", "/segments/preview", {"rules": group(dnc("is", "sms", sender="Acme"))}

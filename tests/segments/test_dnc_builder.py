@@ -119,7 +119,7 @@ def test_the_preview_shows_the_count_and_reachable_counts(marketer_client):
     assert partial.lstrip().startswith('<aside id="preview"')
     assert 'data-count="2"' in partial  # ann and cat
     reach = element_text(partial, "preview-reach")
-    assert reach == "Email 2 SMS 1 WhatsApp 2 Push 0"
+    assert reach == "Email 2 SMS 1 WhatsApp 2 Viber 2 RCS 2 Voice 2 Push 0"
     assert f'href="/customers/{ann.pk}/"' in partial
 
     page = marketer_client.post(BUILDER, data).content.decode()  # without htmx: the page

@@ -210,9 +210,26 @@ def test_the_preview_counts_reachable_customers_per_channel(cast):
     assert result.count == 6
     assert result.reachable == {ch: _reachable_in_python(ch) for ch in REACH_CHANNELS}
     # Worked by hand: e-mail bob, cat, eve (ann listed, dan/fay none); SMS ann, bob (Acme only),
-    # eve, fay (cat listed); WhatsApp the same; push only ann has a token and is not listed.
-    assert result.reachable == {"email": 3, "sms": 4, "whatsapp": 4, "push": 1}
-    assert [label for label, _ in result.reach] == ["Email", "SMS", "WhatsApp", "Push"]
+    # eve, fay (cat listed); WhatsApp, Viber, RCS and Voice the same; push only ann has a token
+    # and is not listed.
+    assert result.reachable == {
+        "email": 3,
+        "sms": 4,
+        "whatsapp": 4,
+        "viber": 4,
+        "rcs": 4,
+        "voice": 4,
+        "push": 1,
+    }
+    assert [label for label, _ in result.reach] == [
+        "Email",
+        "SMS",
+        "WhatsApp",
+        "Viber",
+        "RCS",
+        "Voice",
+        "Push",
+    ]
     assert result.as_json()["reachable"] == result.reachable
 
 
