@@ -28,7 +28,7 @@ from typing import Any
 
 from django.conf import settings
 
-from imports.reader import FileRejected, dialect_detect, size_text
+from imports.reader import FileRejected, dialect_detect, size_text, store_bounded
 
 __all__ = ["DataFile", "FileRejected", "file_prepare", "rows_iter", "rows_preview", "upload_store"]
 
@@ -114,22 +114,7 @@ def _max_expanded() -> int:
 def upload_store(chunks: Iterable[bytes], dest: Path) -> int:
     """Copy the upload to ``dest``, stopping at DNC_IMPORT_MAX_BYTES; nothing is left behind
     when the file is refused."""
-    limit = _max_bytes()
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    size = 0
-    try:
-        with open(dest, "wb") as out:
-            for chunk in chunks:
-                size += len(chunk)
-                if size > limit:
-                    raise FileRejected(too_big_message())
-                out.write(chunk)
-        if size == 0:
-            raise FileRejected("The file is empty.")
-    except BaseException:
-        dest.unlink(missing_ok=True)
-        raise
-    return size
+    return store_bounded(chunks, dest, max_bytes=_max_bytes(), too_big=too_big_message())
 
 
 def too_big_message() -> str:

@@ -162,16 +162,22 @@ def upload_store(source: BinaryIO | Iterable[bytes], dest: Path) -> int:
     declared = getattr(source, "size", None)
     if isinstance(declared, int) and declared >= limit:
         raise FileRejected(f"This file is {size_text(declared)}; the limit is {size_text(limit)}.")
+    message = f"This file is too large; files must be smaller than {size_text(limit)}."
+    return store_bounded(_chunks(source), dest, max_bytes=limit - 1, too_big=message)
+
+
+def store_bounded(chunks: Iterable[bytes], dest: Path, *, max_bytes: int, too_big: str) -> int:
+    """Copy ``chunks`` to ``dest`` and return the size; FileRejected (and no ``dest`` left
+    behind) when the copy would pass ``max_bytes`` (it stops there, so an oversized upload
+    never fills the disk) or the file is empty."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     size = 0
     try:
         with open(dest, "wb") as out:
-            for chunk in _chunks(source):
+            for chunk in chunks:
                 size += len(chunk)
-                if size >= limit:
-                    raise FileRejected(
-                        f"This file is too large; files must be smaller than {size_text(limit)}."
-                    )
+                if size > max_bytes:
+                    raise FileRejected(too_big)
                 out.write(chunk)
         if size == 0:
             raise FileRejected("The file is empty.")
