@@ -38,18 +38,8 @@ CONTENT_TYPES = {
     "csv": "text/csv; charset=utf-8",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
-_FIELDS = (
-    "id",
-    "contact",
-    "channel",
-    "sender",
-    "account",
-    "source",
-    "reason",
-    "note",
-    "added_at",
-    "added_by__email",
-)
+# The columns read per row: the id for the keyset, then one per header (the author by e-mail).
+_FIELDS = ("id", *HEADER[:-1], "added_by__email")
 _E164 = re.compile(r"\+\d+")
 _CHANNEL_LABELS = dict(Channel.choices)
 _SOURCE_LABELS = dict(Source.choices)
