@@ -5,6 +5,7 @@ adding and removing need a Marketer. Contacts are normalised as everywhere else
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -78,6 +79,14 @@ def _field_error(field: str, exc: Exception) -> Invalid:
     return Invalid([{"field": field, "message": str(exc)}])
 
 
+def _checked(field: str, clean: Callable[..., str], *args: Any) -> str:
+    """``clean(*args)``, its ContactInvalid turned into a 422 naming ``field``."""
+    try:
+        return clean(*args)
+    except ContactInvalid as exc:
+        raise _field_error(field, exc) from None
+
+
 # --- The check ----------------------------------------------------------------------------
 # Registered before /do-not-contact/{entry_id}, so "check" is never read as an id.
 
@@ -98,24 +107,12 @@ def dnc_check(
     sender: str | None = Query(None, max_length=100),  # noqa: B008
     account: str | None = Query(None, max_length=100),  # noqa: B008
 ) -> dict[str, Any]:
-    try:
-        clean_contact = contact_clean(query_text(contact, "contact"))
-    except ContactInvalid as exc:
-        raise _field_error("contact", exc) from None
+    clean_contact = _checked("contact", contact_clean, query_text(contact, "contact"))
     clean_channel: str | None = None
     if (query_text(channel, "channel") or "").strip().lower() not in _ANY_CHANNEL:
-        try:
-            clean_channel = channel_clean(channel, clean_contact)
-        except ContactInvalid as exc:
-            raise _field_error("channel", exc) from None
-    try:
-        clean_sender = sender_clean(query_text(sender, "sender"))
-    except ContactInvalid as exc:
-        raise _field_error("sender", exc) from None
-    try:
-        clean_account = account_clean(query_text(account, "account"))
-    except ContactInvalid as exc:
-        raise _field_error("account", exc) from None
+        clean_channel = _checked("channel", channel_clean, channel, clean_contact)
+    clean_sender = _checked("sender", sender_clean, query_text(sender, "sender"))
+    clean_account = _checked("account", account_clean, query_text(account, "account"))
     entries = entries_suppressing(clean_contact, clean_channel, clean_sender, clean_account)
     return {
         "contact": clean_contact,
