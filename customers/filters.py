@@ -9,7 +9,7 @@ import django_filters
 from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
-from customers.models import Customer, UserType
+from customers.models import COUNTRY_KEY, Customer, UserType
 from customers.selectors import SORTS, customer_search
 from tags.models import CustomerTag, Tag
 
@@ -43,7 +43,8 @@ class CustomerFilter(django_filters.FilterSet):
         return qs.filter(Exists(CustomerTag.objects.filter(customer=OuterRef("pk"), tag=value)))
 
     def filter_country(self, qs: QuerySet, name: str, value: str) -> QuerySet:
-        return qs.filter(country=value.strip())
+        # Any case matches, through the index on COUNTRY_KEY.
+        return qs.alias(country_key=COUNTRY_KEY).filter(country_key=value.strip().lower())
 
     def filter_from(self, qs: QuerySet, name: str, value: date) -> QuerySet:
         return qs.filter(**{f"{name}__gte": _day_start(value)})

@@ -1,10 +1,14 @@
 from __future__ import annotations
 
 from django.db import models
-from django.db.models.functions import Collate, Now, Upper
+from django.db.models.functions import Collate, Lower, Now, NullIf, Upper
 from django.utils.timezone import now
 
 NAME_KEY = Collate(Upper("name"), "C")
+# Country compared as segments compare text (segments/fields.py, compiler.py): case-insensitive,
+# empty meaning no value. The index is on exactly this expression, so the segment preview and
+# the customers filter start from it.
+COUNTRY_KEY = Lower(NullIf("country", models.Value("")))
 
 
 class UserType(models.TextChoices):
@@ -80,7 +84,7 @@ class Customer(models.Model):
             # LIKE 'prefix%' from an index in that collation, whatever the database's default.
             models.Index(NAME_KEY, "id", name="customer_name_sort_idx"),
             models.Index("last_seen", "id", name="customer_last_seen_sort_idx"),
-            models.Index("country", name="customer_country_idx"),
+            models.Index(COUNTRY_KEY, name="customer_country_ci_idx"),
             # One index per looked-up field; pattern_ops also serves equality, so the e-mail
             # index answers both exact lookups and quick search by prefix.
             models.Index(

@@ -59,7 +59,7 @@ ATTRIBUTE_RULES = {
 HAND_ATTRIBUTE = """
 INSERT INTO segments_membership (segment_id, customer_id, entered_at)
 SELECT %(segment)s, id, now() FROM customers_customer
-WHERE country = 'DE' AND last_seen >= %(since)s AND last_seen < %(until)s
+WHERE lower(NULLIF(country, '')) = 'de' AND last_seen >= %(since)s AND last_seen < %(until)s
 """
 CASES = {
     "event": ("purchase >= 3 in the last 30 days", EVENT_RULES, HAND_EVENT),
