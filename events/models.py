@@ -50,8 +50,16 @@ class Event(models.Model):
         related_name="events",
         db_index=False,  # led by the (customer, type, time) index
     )
+    # No constraint in the database: the catalog only grows (nothing deletes an event type) and
+    # every writer takes its ids from events.catalog.event_types_ensure in its own transaction.
+    # The constraint's check at commit cost 6 µs an event (80 ms of a 13,500-member build
+    # chunk, bench segments_build) and guarded nothing.
     event_type = models.ForeignKey(
-        EventType, on_delete=models.DO_NOTHING, related_name="events", db_index=False
+        EventType,
+        on_delete=models.DO_NOTHING,
+        related_name="events",
+        db_index=False,
+        db_constraint=False,
     )
     occurred_at = models.DateTimeField()
     received_at = models.DateTimeField(auto_now_add=True, db_default=Now())

@@ -20,7 +20,7 @@ from bench.dataset import (
     segments_setup,
 )
 from bench.scenarios import register
-from bench.timing import measure, ratio_line
+from bench.timing import StatementProfile, measure, ratio_line
 
 TARGET_SECONDS = 3
 
@@ -82,6 +82,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=_cases,
         default=list(CASES),
         help="which segments to build, comma-separated (default event,attribute)",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="one more untimed build of each, printing the time of each statement",
     )
 
 
@@ -199,6 +204,13 @@ def run(args: argparse.Namespace) -> None:
                 setup=trial.fresh,
                 check=check,
             )
+
+            if args.profile:
+                trial.fresh()
+                profile = StatementProfile()
+                check(profile.run(lambda trial=trial: segment_build(trial.segment.pk)))
+                print(f"where one build's database time goes ('{label}', untimed):")
+                print("\n".join(profile.lines()), flush=True)
 
             def unchanged(result) -> None:
                 if result.status != "built" or result.changes:

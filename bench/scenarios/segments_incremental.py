@@ -23,7 +23,7 @@ from bench.dataset import (
     segments_setup,
 )
 from bench.scenarios import register, row_count
-from bench.timing import Figure, fmt_seconds, measure
+from bench.timing import Figure, StatementProfile, fmt_seconds, measure
 
 TARGET_MS = 200
 PLANS = ["free", "basic", "pro", "enterprise"]
@@ -45,6 +45,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=row_count,
         default=50,
         help="customers for the naive ORM loop, scaled to --changed (default 50; 0 skips it)",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="one more untimed run of ChangeKind.ALL, printing the time of each statement",
     )
 
 
@@ -251,6 +256,14 @@ def run(args: argparse.Namespace) -> None:
                     " rules)",
                 )
             )
+
+        if args.profile:
+            change(ids, next(runs))
+            profile = StatementProfile()
+            changed = profile.run(evaluate(ChangeKind.ALL))
+            tally(changed)
+            print("where one run's database time goes (ChangeKind.ALL, untimed):")
+            print("\n".join(profile.lines()), flush=True)
 
         # The evaluation alone: the same customers again, nothing to write.
         def nothing_changed(changed) -> None:
