@@ -10,15 +10,18 @@ exactly once, and a transition is recorded only for a row actually inserted or d
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
 from events.catalog import event_types_ensure
-from segments.compiler import CompileContext, compile_rules
+from segments.compiler import Sql, compile_rules
 from segments.fields import ChangeKind
 from segments.models import Segment, SegmentSize, SegmentStatus
 from segments.query import Lookups, compile_context, set_work_mem
@@ -100,14 +103,13 @@ RETURNING customer_id, kind
 def _diff(
     cursor,
     segment: Segment,
-    ctx: CompileContext,
+    rules: Sql,
     scope_c: tuple[str, list],
     scope_m: tuple[str, list],
     now: datetime,
     system_ids: tuple[int, int],
 ) -> Changes:
-    """Apply the rules to one scope, inside the caller's transaction and advisory lock."""
-    rules = compile_rules(segment.rules, ctx)
+    """Apply the compiled rules to one scope, inside the caller's transaction and lock."""
     entered_id, exited_id = system_ids
     payload = json.dumps({"segment_id": segment.pk, "segment_name": segment.name})
     sql = _DIFF_SQL.format(scope_c=scope_c[0], scope_m=scope_m[0], rules=rules.sql)
@@ -133,11 +135,6 @@ def _diff(
     changes = Changes()
     for customer_id, kind in cursor.fetchall():
         (changes.entered if kind == "entered" else changes.exited).append(customer_id)
-    if changes:
-        cursor.execute(
-            "UPDATE segments_segment SET member_count = member_count + %s WHERE id = %s",
-            [len(changes.entered) - len(changes.exited), segment.pk],
-        )
     return changes
 
 
@@ -156,9 +153,12 @@ def catalog_add(cursor, entered: int, exited: int, now: datetime, system_ids) ->
             )
 
 
-def lock_segment(cursor, segment_id: int) -> None:
-    """The segment's transaction lock: one diff per segment at a time."""
-    cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [LOCK_NAMESPACE, segment_id])
+def lock_segment(cursor, segment_id: int, *, shared: bool = False) -> None:
+    """The segment's transaction lock: one diff per segment at a time. A full build's id
+    ranges are disjoint, so its chunks share the lock with each other (``shared``) and still
+    exclude every other writer of the segment's membership."""
+    function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+    cursor.execute(f"SELECT {function}(%s, %s)", [LOCK_NAMESPACE, segment_id])
 
 
 # Writes a batch of (segment, customer) enters and exits with their timeline events and
@@ -323,13 +323,15 @@ def segment_build(
     *,
     now: datetime | None = None,
     chunk: int = BUILD_CHUNK,
-    on_chunk=None,
+    workers: int | None = None,
+    on_chunk: Callable[[tuple[int | None, int | None]], object] | None = None,
 ) -> BuildResult:
     """Apply a segment's rules to every customer, one id range per transaction, writing only
-    the differences. Safe to rerun and to interrupt: each range is a complete diff, so a
-    killed build leaves a consistent mix of old and new membership, and the next run ends in
-    the same state as an uninterrupted one. A build for an older revision stops at the next
-    range."""
+    the differences; ``workers`` ranges at a time on their own connections (default
+    SEGMENTS_BUILD_WORKERS; one inside a transaction, whose rows other connections cannot
+    see). Safe to rerun and to interrupt: each range is a complete diff, so a killed build
+    leaves a consistent mix of old and new membership, and the next run ends in the same state
+    as an uninterrupted one. A build for an older revision stops at the next range."""
     now = now or timezone.now()
     segment = Segment.objects.filter(pk=segment_id).first()
     if segment is None:
@@ -337,55 +339,133 @@ def segment_build(
     if revision is not None and segment.revision != revision:
         return BuildResult("stale")
     revision = segment.revision
+    if workers is None:
+        workers = settings.SEGMENTS_BUILD_WORKERS
+    if connection.in_atomic_block:
+        workers = 1
     with connection.cursor() as cursor:
         # A second build of the same segment waits here; an older revision's build ahead of
         # it stops at its next range, so the wait is short.
         cursor.execute("SELECT pg_advisory_lock(%s, %s)", [BUILD_LOCK_NAMESPACE, segment_id])
     try:
-        return _build(segment, revision, now, chunk, on_chunk)
+        return _build(segment, revision, now, chunk, max(1, workers), on_chunk)
     finally:
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [BUILD_LOCK_NAMESPACE, segment_id])
 
 
-def _build(segment: Segment, revision: int, now: datetime, chunk: int, on_chunk) -> BuildResult:
-    segment_id = segment.pk
+class _Ranges:
+    """A build's id ranges, handed out to its workers one at a time, and what they found.
+    The ranges are disjoint; the open ends take ids created during the build (or below the
+    minimum)."""
+
+    def __init__(self, low: int, high: int, chunk: int) -> None:
+        self.todo: list[tuple[int | None, int | None]] = []
+        start = low
+        while True:
+            end = start + chunk - 1
+            self.todo.append((None if start == low else start, None if end >= high else end))
+            if end >= high:
+                break
+            start = end + 1
+        self.total = len(self.todo)
+        self.done = 0
+        self.changes = Changes()
+        self.stale = self.failed = False
+        self._lock = threading.Lock()
+
+    def take(self) -> tuple[int | None, int | None] | None:
+        with self._lock:
+            return None if self.stale or self.failed or not self.todo else self.todo.pop(0)
+
+    def record(self, changes: Changes | None) -> int:
+        """One range's changes (None: a newer revision exists); returns the build's progress."""
+        with self._lock:
+            if changes is None:
+                self.stale = True
+            else:
+                self.changes.add(changes)
+                self.done += 1
+            return 100 if self.done == self.total else min(99, 100 * self.done // self.total)
+
+
+def _build(
+    segment: Segment, revision: int, now: datetime, chunk: int, workers: int, on_chunk
+) -> BuildResult:
     with connection.cursor() as cursor:
         cursor.execute("SELECT coalesce(min(id), 0), coalesce(max(id), 0) FROM customers_customer")
         low, high = cursor.fetchone()
+    ranges = _Ranges(low, high, chunk)
     system_ids = system_event_ids()
-    ctx = compile_context(segment.rules, segment.timezone, now=now)
-    result = BuildResult("built")
-    start = low
-    while True:
-        end = start + chunk - 1
-        last = end >= high
-        with transaction.atomic(), connection.cursor() as cursor:
-            lock_segment(cursor, segment.pk)
-            current = Segment.objects.filter(pk=segment_id).values_list("revision", flat=True)
-            if current.first() != revision:
-                return BuildResult("stale", result.changes)
-            set_work_mem(cursor, bulk=True)
-            lo, hi = (None if start == low else start), (None if last else end)
-            scope_c, scope_m = _range("c.id", lo, hi), _range("m.customer_id", lo, hi)
-            changes = _diff(cursor, segment, ctx, scope_c, scope_m, now, system_ids)
-            catalog_add(cursor, len(changes.entered), len(changes.exited), now, system_ids)
-            result.changes.add(changes)
-            progress = 100 if last else min(99, int(100 * (end - low + 1) / max(1, high - low + 1)))
-            Segment.objects.filter(pk=segment_id).update(build_progress=progress)
-            if changes:
-                _dependents_mark(cursor, segment, changes)
-        if on_chunk:
-            on_chunk(start)
-        if last:
-            break
-        start = end + 1
-    if len(result.changes.customer_ids) >= ANALYZE_AFTER:
+    rules = compile_rules(segment.rules, compile_context(segment.rules, segment.timezone, now=now))
+    dependents = Segment.objects.filter(depends_on__contains=[segment.pk]).exists()
+
+    def work(own_connection: bool) -> None:
+        try:
+            while (bounds := ranges.take()) is not None:
+                changes = _build_range(
+                    segment, revision, rules, bounds, now, system_ids, dependents
+                )
+                progress = ranges.record(changes)
+                if changes is not None:
+                    Segment.objects.filter(pk=segment.pk).update(build_progress=progress)
+                if on_chunk:
+                    on_chunk(bounds)
+        except BaseException:
+            ranges.failed = True  # the other workers stop at their next range
+            raise
+        finally:
+            if own_connection:
+                connection.close()
+
+    workers = min(workers, ranges.total)
+    if workers == 1:
+        work(own_connection=False)
+    else:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            for future in [pool.submit(work, True) for _ in range(workers)]:
+                future.result()  # a failed range fails the build (the job retries it)
+    if ranges.stale:
+        return BuildResult("stale", ranges.changes)
+    if len(ranges.changes.customer_ids) >= ANALYZE_AFTER:
         # Fresh statistics for the next diff's plan: autovacuum waits for 10% of the table.
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE segments_membership")
     _build_finish(segment, revision, now)
-    return result
+    return BuildResult("built", ranges.changes)
+
+
+def _build_range(
+    segment: Segment,
+    revision: int,
+    rules: Sql,
+    bounds: tuple[int | None, int | None],
+    now: datetime,
+    system_ids: tuple[int, int],
+    dependents: bool,
+) -> Changes | None:
+    """One id range's diff in its own transaction; None when a newer revision exists."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        lock_segment(cursor, segment.pk, shared=True)
+        current = Segment.objects.filter(pk=segment.pk).values_list("revision", flat=True)
+        if current.first() != revision:
+            return None
+        set_work_mem(cursor, bulk=True)
+        lo, hi = bounds
+        scope_c, scope_m = _range("c.id", lo, hi), _range("m.customer_id", lo, hi)
+        changes = _diff(cursor, segment, rules, scope_c, scope_m, now, system_ids)
+        if changes:
+            # The new rows' key checks now, before the rows every range updates are locked:
+            # the other workers then wait for this commit only, not for the checks too.
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            cursor.execute(
+                "UPDATE segments_segment SET member_count = member_count + %s WHERE id = %s",
+                [len(changes.entered) - len(changes.exited), segment.pk],
+            )
+        catalog_add(cursor, len(changes.entered), len(changes.exited), now, system_ids)
+        if changes and dependents:
+            _dependents_mark(changes)
+    return changes
 
 
 def _range(column: str, lo: int | None, hi: int | None) -> tuple[str, list[int]]:
@@ -400,12 +480,11 @@ def _range(column: str, lo: int | None, hi: int | None) -> tuple[str, list[int]]
     return " AND ".join(parts) or "TRUE", params
 
 
-def _dependents_mark(cursor, segment: Segment, changes: Changes) -> None:
+def _dependents_mark(changes: Changes) -> None:
     """Segments that read this one ("in segment") re-evaluate the changed customers."""
     from segments.incremental import pending_mark  # incremental builds on this module
 
-    if Segment.objects.filter(depends_on__contains=[segment.pk]).exists():
-        pending_mark(changes.customer_ids, ChangeKind.MEMBERSHIP)
+    pending_mark(changes.customer_ids, ChangeKind.MEMBERSHIP)
 
 
 def _build_finish(segment: Segment, revision: int, now: datetime) -> None:

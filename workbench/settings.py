@@ -207,6 +207,8 @@ SEGMENTS_SWEEP_CRON = os.environ.get("SEGMENTS_SWEEP_CRON", "*/5 * * * *")
 SEGMENTS_PREVIEW_TIMEOUT_MS = int(os.environ.get("SEGMENTS_PREVIEW_TIMEOUT_MS", "5000"))
 # work_mem for segment queries: hashed id sets under OR / NOT must fit in memory.
 SEGMENTS_WORK_MEM = os.environ.get("SEGMENTS_WORK_MEM", "64MB")
+# A full build diffs its id ranges on this many connections at once (one per core is plenty).
+SEGMENTS_BUILD_WORKERS = int(os.environ.get("SEGMENTS_BUILD_WORKERS", "2"))
 
 # --- Imports ---------------------------------------------------------------------------------
 # Uploaded CSV files wait here until their import has finished.

@@ -419,6 +419,55 @@ def test_builds_racing_each_other_record_each_transition_once():
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("quiet_broker")
+def test_a_build_on_several_connections_ends_like_one_on_a_single_connection():
+    system_event_types()
+    cities = {f"p{i:02d}": ("Oslo" if i % 3 else "Lisbon") for i in range(20)}
+    customers(**cities)
+    parallel, serial = segment_new("Parallel", OSLO), segment_new("Serial", OSLO)
+    before = catalog_counts()
+    ranges = []
+
+    segment_build(parallel.pk, now=NOW, chunk=3, workers=3, on_chunk=ranges.append)
+    segment_build(serial.pk, now=NOW, chunk=3, workers=1)
+
+    assert len(ranges) == 7 and ranges.count((None, None)) == 0
+    assert members(parallel) == members(serial) == {u for u, c in cities.items() if c == "Oslo"}
+    assert transitions(parallel) == transitions(serial)
+    for segment in (parallel, serial):
+        assert_consistent(segment)
+        assert (segment.status, segment.build_progress) == (SegmentStatus.READY, 100)
+    entered_now = catalog_counts()["segment-entered"] - before.get("segment-entered", 0)
+    assert entered_now == 2 * len(members(serial))
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("quiet_broker")
+def test_a_failed_range_stops_a_parallel_build_and_a_rerun_completes_it():
+    system_event_types()
+    cities = {f"f{i:02d}": "Oslo" for i in range(20)}
+    customers(**cities)
+    segment = segment_new("Oslo", OSLO)
+    done = []
+
+    def fail_once(bounds):
+        done.append(bounds)
+        if len(done) == 2:
+            raise Killed
+
+    with pytest.raises(Killed):
+        segment_build(segment.pk, now=NOW, chunk=2, workers=2, on_chunk=fail_once)
+    assert len(done) < 10  # the other worker stopped too
+    assert_consistent(segment)  # every range that committed is complete and counted
+    assert segment.status == SegmentStatus.COMPUTING
+
+    segment_build(segment.pk, now=NOW, chunk=2, workers=2)
+    assert members(segment) == set(cities)
+    assert transitions(segment) == entered(*cities)
+    assert_consistent(segment)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("quiet_broker")
 def test_a_build_racing_incremental_evaluation_records_each_transition_once():
     system_event_types()
     cities = {f"r{i:02d}": ("Oslo" if i % 2 else "Lisbon") for i in range(30)}
