@@ -6,18 +6,22 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('customers', '0002_profile_custom_fields'),
+        ("customers", "0002_profile_custom_fields"),
     ]
 
     operations = [
         migrations.RemoveIndex(
-            model_name='customer',
-            name='customer_country_idx',
+            model_name="customer",
+            name="customer_country_idx",
         ),
         migrations.AddIndex(
-            model_name='customer',
-            index=models.Index(django.db.models.functions.text.Lower(django.db.models.functions.comparison.NullIf('country', models.Value(''))), name='customer_country_ci_idx'),
+            model_name="customer",
+            index=models.Index(
+                django.db.models.functions.text.Lower(
+                    django.db.models.functions.comparison.NullIf("country", models.Value(""))
+                ),
+                name="customer_country_ci_idx",
+            ),
         ),
     ]
