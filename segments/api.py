@@ -217,7 +217,7 @@ def segments_preview(request: HttpRequest) -> dict[str, Any]:
         tree = segment_rules_clean(body.rules, tz)
     except RulesInvalid as exc:
         raise rule_errors(exc) from None
-    result = query.preview(tree, tz)
+    result = query.preview(tree, tz, reach=body.reachable)
     out = result.as_json()
     # The preview counts prefixes only when there are several conditions to add up; with one,
     # the count after it is the count.

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from ninja import Schema
-from pydantic import BaseModel, ConfigDict, Field, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
 from segments.rules import MAX_CONDITIONS
 from segments.selectors import SEGMENT_SORTS
@@ -60,6 +60,12 @@ class SegmentPatchIn(_In):
 class PreviewIn(_In):
     rules: Any = Field(description=RULES_DESCRIPTION)
     timezone: StrictStr | None = Field(None, description=TIMEZONE_DESCRIPTION)
+    reachable: StrictBool = Field(
+        True,
+        description="Count the reachable customers per channel too. They cost more than the "
+        "count when the rules match most of the base; false answers the count alone (and "
+        "`reachable: null`).",
+    )
 
 
 # --- Responses ----------------------------------------------------------------------------
@@ -136,9 +142,9 @@ class PreviewOut(Schema):
         "matching conditions 1..k of the root group. Empty when estimated."
     )
     reachable: dict[str, int] | None = Field(
-        description="Per channel (`email`, `sms`, `whatsapp`, `push`): the matching customers "
-        "with an address for it whom no Do Not Contact entry suppresses (for every sender). "
-        "Null when estimated."
+        description="Per channel (`email`, `sms`, `whatsapp`, `viber`, `rcs`, `voice`, `push`): "
+        "the matching customers with an address for it whom no Do Not Contact entry suppresses "
+        "(for every sender). Null when estimated or not asked for."
     )
 
 

@@ -45,6 +45,10 @@ def test_preview_with_the_condition_and_reachable_counts(api, people):
         "voice": 2,
         "push": 0,
     }
+    alone = {"rules": group(dnc("is_not", "email")), "reachable": False}
+    body = api("post", "/segments/preview", alone).json()
+    assert (body["count"], body["reachable"]) == (2, None)
+    assert api("post", "/segments/preview", {**alone, "reachable": "no"}).status_code == 422
 
     body = api(
         "post", "/segments/preview", {"rules": group(dnc("is", "sms", sender="Acme"))}

@@ -118,12 +118,23 @@ def test_the_preview_shows_the_count_and_reachable_counts(marketer_client):
     partial = htmx(marketer_client, data, HTTP_HX_TRIGGER="segment-form").content.decode()
     assert partial.lstrip().startswith('<aside id="preview"')
     assert 'data-count="2"' in partial  # ann and cat
-    reach = element_text(partial, "preview-reach")
-    assert reach == "Email 2 SMS 1 WhatsApp 2 Viber 2 RCS 2 Voice 2 Push 0"
     assert f'href="/customers/{ann.pk}/"' in partial
+    # The reachable counts come after the count: the preview asks for them once shown.
+    assert 'id="preview-reach"' not in partial
+    assert """hx-vals='{"action": "reach"}'""" in partial and 'hx-trigger="load"' in partial
+    counts = htmx(marketer_client, {**data, "action": "reach"}).content.decode()
+    reach = element_text(counts, "preview-reach")
+    assert reach == "Email 2 SMS 1 WhatsApp 2 Viber 2 RCS 2 Voice 2 Push 0"
 
     page = marketer_client.post(BUILDER, data).content.decode()  # without htmx: the page
     assert "<html" in page and element_text(page, "preview-reach") == reach
+
+
+def test_reachable_counts_of_rules_no_longer_complete_are_left_to_the_next_preview(
+    marketer_client,
+):
+    broken = {**dnc_form("is", "fax"), "action": "reach"}
+    assert htmx(marketer_client, broken).content.decode() == ""
 
 
 def test_problems_land_on_the_condition(marketer_client):
