@@ -40,7 +40,7 @@ from segments.builder_form import (
 )
 from segments.builder_widgets import NodeStatus, editor
 from segments.models import Segment
-from segments.query import Preview, preview, reach_rows, reachable_counts
+from segments.query import Preview, preview
 from segments.rules import RulesInvalid
 from segments.selectors import segment_get
 from segments.services import (
@@ -54,7 +54,7 @@ from workbench.http import MemberRequest
 
 TEMPLATE = "segments/builder.html"
 FORM_ID = "segment-form"  # the form's own (preview) requests carry it as HX-Trigger
-PAGE_ACTIONS = ("save", "confirm", "back", "preview", "refresh", "reach")
+PAGE_ACTIONS = ("save", "confirm", "back", "preview", "refresh", "details")
 
 
 @functools.cache
@@ -140,10 +140,11 @@ class Verdict:
     preview: Preview | None = None
 
 
-def judge(b: Builder, *, saving: bool = False, count: bool = True, reach: bool = True) -> Verdict:
+def judge(b: Builder, *, saving: bool = False, count: bool = True, details: bool = True) -> Verdict:
     """Check the draft with the rules' own validation, each message placed on the node it
-    names, and count the matches when the rules are complete (with ``reach``, the reachable
-    counts too; without, the page asks for them after showing the count). While editing,
+    names, and count the matches when the rules are complete; with ``details``, the count
+    after each condition and the reachable counts too (without, the page asks for them once
+    the count shows: on a large base they cost several times the count). While editing,
     unfinished conditions only get a hint; when saving they are errors."""
     check = draft_check(b.draft, b.catalog.registry)
     statuses: dict[str, NodeStatus] = defaultdict(NodeStatus)
@@ -180,7 +181,7 @@ def judge(b: Builder, *, saving: bool = False, count: bool = True, reach: bool =
     if state == "ready":
         verdict.rules, verdict.clean = tree, clean
         if count:
-            verdict.preview = preview(clean, b.tz, reach=reach)
+            verdict.preview = preview(clean, b.tz, steps=details, reach=details)
             if len(b.draft["children"]) > 1:
                 for i, n in enumerate(verdict.preview.steps):
                     statuses[f"{ROOT}.c{i}"].count = n
@@ -346,16 +347,15 @@ def builder(request: MemberRequest) -> HttpResponse:
     if not request.htmx:
         return _render(request, b, judge(b))
     if action == "preview":
-        # The count first; the preview then asks for the reachable counts (action "reach"),
-        # which cost more than the count on a large match and must not hold it up.
-        verdict = judge(b, reach=False)
+        # The count and sample first; the preview then asks for the details (action
+        # "details"), which must not hold the count up.
+        verdict = judge(b, details=False)
         return render(request, f"{TEMPLATE}#preview_response", _context(b, verdict))
-    if action == "reach":
-        verdict = judge(b, count=False)
+    if action == "details":
+        verdict = judge(b)
         if verdict.state != "ready":  # edited meanwhile: the next preview asks again
             return HttpResponse("")
-        reach = reach_rows(reachable_counts(verdict.clean, b.tz))
-        return render(request, f"{TEMPLATE}#reach", {"reach": reach})
+        return render(request, f"{TEMPLATE}#details_response", _context(b, verdict))
     # A structural change re-draws the editor at once (validation only); the form then asks
     # for the count itself, so a slow count never holds the editor up.
     response = render(request, f"{TEMPLATE}#editor_response", _context(b, judge(b, count=False)))

@@ -123,7 +123,10 @@ class Preview:
 
     @property
     def reach(self) -> list[tuple[str, int]]:
-        return reach_rows(self.reachable)
+        """(channel label, reachable count), in REACH_CHANNELS order, for the page."""
+        if self.reachable is None:
+            return []
+        return [(Channel(ch).label, self.reachable[ch]) for ch in REACH_CHANNELS]
 
 
 def _prefixes_sql(tree: dict[str, Any], ctx: CompileContext) -> tuple[str, list[Any]]:
@@ -218,31 +221,6 @@ def preview(
             except OperationalError:
                 prefix_counts = []
     return Preview(count, estimated, sample, prefix_counts, reachable)
-
-
-def reachable_counts(
-    tree: dict[str, Any], tz: ZoneInfo | str, *, timeout_ms: int | None = None
-) -> dict[str, int] | None:
-    """Channel → matching customers it reaches, on its own: the builder asks for these after
-    the count has been shown, so they never hold the count up. None past the time limit."""
-    where = compile_rules(tree, compile_context(tree, tz))
-    timeout = timeout_ms or settings.SEGMENTS_PREVIEW_TIMEOUT_MS
-    try:
-        with transaction.atomic(), connection.cursor() as cursor:
-            set_work_mem(cursor)
-            cursor.execute("SELECT set_config('statement_timeout', %s, true)", [str(timeout)])
-            cursor.execute(*_count_sql(where, reach=True))
-            counted = cursor.fetchone()
-    except OperationalError:  # QueryCanceled: the statement timeout
-        return None
-    return dict(zip(REACH_CHANNELS, counted[1:], strict=True))
-
-
-def reach_rows(reachable: dict[str, int] | None) -> list[tuple[str, int]]:
-    """(channel label, reachable count), in REACH_CHANNELS order, for the page."""
-    if reachable is None:
-        return []
-    return [(Channel(ch).label, reachable[ch]) for ch in REACH_CHANNELS]
 
 
 def matching_ids(tree: dict[str, Any], tz: ZoneInfo | str, customer_ids: Sequence[int]) -> set[int]:

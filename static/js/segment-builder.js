@@ -57,8 +57,8 @@
   document.addEventListener("htmx:beforeRequest", function (event) {
     var elt = event.detail.elt;
     var form = elt.closest && elt.closest("form[data-builder]");
-    // The reachable counts' request (data-reach-slot) reads the rules without changing them.
-    if (form && elt !== form && !elt.hasAttribute("data-reach-slot")) structural = event.detail.xhr;
+    // The preview's details (data-details-slot) read the rules without changing them.
+    if (form && elt !== form && !elt.hasAttribute("data-details-slot")) structural = event.detail.xhr;
   });
 
   // htmx:confirm comes before hx-sync, so cancelling here aborts nothing.

@@ -539,10 +539,14 @@ def test_preview_counts_samples_and_counts_after_each_condition(marketer_client,
     assert 'data-count="2"' in html
     assert f'href="/customers/{portuguese[0].pk}/"' in html
     assert f'href="/customers/{portuguese[2].pk}/"' not in html
-    # Running counts after conditions 1 and 2, out of band next to each condition.
-    assert element_text(html, "ct-r-c0") == "3"
-    assert element_text(html, "ct-r-c1") == "2"
+    # The running counts wait for the follow-up request the preview makes once shown (old
+    # ones are cleared meanwhile); it answers them out of band next to each condition.
+    assert element_text(html, "ct-r-c0") == ""
     assert 'id="st-r-c1" hx-swap-oob="true"' in html
+    details = htmx(marketer_client, {**_two_conditions(), "action": "details"}).content.decode()
+    assert element_text(details, "ct-r-c0") == "3"
+    assert element_text(details, "ct-r-c1") == "2"
+    assert 'id="ct-r-c1" hx-swap-oob="true"' in details
 
     page = marketer_client.post(BUILDER, _two_conditions())  # without htmx: the whole page
     assert "<html" in page.content.decode() and 'data-count="2"' in page.content.decode()

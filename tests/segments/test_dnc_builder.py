@@ -121,8 +121,8 @@ def test_the_preview_shows_the_count_and_reachable_counts(marketer_client):
     assert f'href="/customers/{ann.pk}/"' in partial
     # The reachable counts come after the count: the preview asks for them once shown.
     assert 'id="preview-reach"' not in partial
-    assert """hx-vals='{"action": "reach"}'""" in partial and 'hx-trigger="load"' in partial
-    counts = htmx(marketer_client, {**data, "action": "reach"}).content.decode()
+    assert """hx-vals='{"action": "details"}'""" in partial and 'hx-trigger="load"' in partial
+    counts = htmx(marketer_client, {**data, "action": "details"}).content.decode()
     reach = element_text(counts, "preview-reach")
     assert reach == "Email 2 SMS 1 WhatsApp 2 Viber 2 RCS 2 Voice 2 Push 0"
 
@@ -133,7 +133,7 @@ def test_the_preview_shows_the_count_and_reachable_counts(marketer_client):
 def test_reachable_counts_of_rules_no_longer_complete_are_left_to_the_next_preview(
     marketer_client,
 ):
-    broken = {**dnc_form("is", "fax"), "action": "reach"}
+    broken = {**dnc_form("is", "fax"), "action": "details"}
     assert htmx(marketer_client, broken).content.decode() == ""
 
 
