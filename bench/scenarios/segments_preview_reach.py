@@ -198,7 +198,9 @@ def run(args: argparse.Namespace) -> None:
         for label, raw in TREES.items():
             tree = segment_rules_clean(raw, "UTC")
             where = compile_rules(tree, compile_context(tree, "UTC"))
-            print(f"{label}: plan with reach: {_plan(*_count_sql(where, True))}", flush=True)
+            with connection.cursor() as cursor:
+                plan = _plan(*_count_sql(cursor, where, True))
+            print(f"{label}: plan with reach: {plan}", flush=True)
             plain, reach, details, last = _alternating(tree, args.calls)
             hand = _hand_reach(tree)
             for channel, n in hand.items():

@@ -16,7 +16,12 @@ from customers.services import customer_erase
 from customers.upsert import UpsertItem, customers_upsert
 from donotcontact.models import Channel, Entry
 from donotcontact.selectors import customer_dnc_status, entries_suppressing
-from donotcontact.suppression import PHONE_CHANNELS, reachable_sql, suppressed_sql
+from donotcontact.suppression import (
+    PHONE_CHANNELS,
+    reach_joins_sql,
+    reachable_sql,
+    suppressed_sql,
+)
 from tests.factories import CustomerFactory
 
 EMAILS = ["ann@example.com", "bob@example.com"]
@@ -120,6 +125,15 @@ def test_sql_matches_the_reference(entries, customers, channel, sender, account)
                 if _has_address(c, channel) and not _suppressed(stored, c, channel, sender, account)
             }
             assert _matching_ids(sql, params) == expected_reachable
+            if not sender and not account:  # the grouped form the preview counts with
+                joins, join_params, conditions = reach_joins_sql([channel])
+                with connection.cursor() as cursor:
+                    cursor.execute(
+                        f"SELECT c.id FROM customers_customer c{joins}"  # noqa: S608
+                        f" WHERE {conditions[channel]}",
+                        join_params,
+                    )
+                    assert {row[0] for row in cursor.fetchall()} == expected_reachable
 
         # The check (entries_matching_q) agrees, contact by contact.
         for contact in EMAILS + PHONES:

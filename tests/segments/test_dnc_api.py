@@ -85,3 +85,19 @@ def test_the_openapi_schema_documents_the_node_and_the_counts(api):
     text = str(schema)
     assert "do_not_contact" in text
     assert "reachable" in schema["components"]["schemas"]["PreviewOut"]["properties"]
+
+
+@pytest.mark.parametrize("expected_matches", [0, 10**9])
+def test_both_forms_of_the_reachable_counts_agree(api, people, monkeypatch, expected_matches):
+    # Few expected matches: a look-up per customer and channel; many: the grouped join.
+    monkeypatch.setattr("segments.query._estimate", lambda cursor, where: expected_matches)
+    body = api("post", "/segments/preview", {"rules": group(dnc("is_not", "email"))}).json()
+    assert body["reachable"] == {
+        "email": 1,
+        "sms": 2,
+        "whatsapp": 2,
+        "viber": 2,
+        "rcs": 2,
+        "voice": 2,
+        "push": 0,
+    }
