@@ -61,9 +61,11 @@ def endpoint_secrets(endpoint: Endpoint, now: datetime) -> list[str]:
     return signing_secrets
 
 
+# The pick is a MATERIALIZED CTE, run exactly once: as an IN (subquery) the planner may rescan
+# it for every row (a nested loop), and each rescan can pick other rows, so the LIMIT no longer
+# bounds the claim (seen: 105 deliveries claimed for a limit of 99).
 _CLAIM_SQL = """
-UPDATE webhooks_delivery d SET next_attempt_at = %s, attempts = d.attempts + 1
-WHERE d.id IN (
+WITH picked AS MATERIALIZED (
     SELECT d2.id FROM webhooks_delivery d2
     JOIN webhooks_endpoint e ON e.id = d2.endpoint_id
     WHERE d2.status = 'pending' AND d2.next_attempt_at <= %s AND e.enabled
@@ -71,6 +73,8 @@ WHERE d.id IN (
     LIMIT %s
     FOR UPDATE OF d2 SKIP LOCKED
 )
+UPDATE webhooks_delivery d SET next_attempt_at = %s, attempts = d.attempts + 1
+FROM picked WHERE d.id = picked.id
 RETURNING d.id
 """
 
@@ -79,7 +83,7 @@ def claim(limit: int = CLAIM_BATCH, now: datetime | None = None) -> list[int]:
     """Lease up to ``limit`` due deliveries of enabled endpoints (committed at once)."""
     now = now or timezone.now()
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(_CLAIM_SQL, [now + lease(), now, limit])
+        cursor.execute(_CLAIM_SQL, [now, limit, now + lease()])
         return [row[0] for row in cursor.fetchall()]
 
 
