@@ -2,9 +2,11 @@
 its transitions and timeline events written in the same transaction, the full (chunked,
 resumable) build, and the member count and size history.
 
-Each diff runs under the segment's advisory lock, so one segment is changed by one
-transaction at a time: a customer enters (a new membership row) or exits (a deleted row)
-exactly once, and a transition is recorded only for a row actually inserted or deleted.
+Each diff runs under the segment's advisory lock, so a customer's membership of a segment is
+changed by one transaction at a time: they enter (a new membership row) or exit (a deleted
+row) exactly once, and a transition is recorded only for a row actually inserted or deleted.
+The ranges of one build hold the lock shared with each other (their customers are disjoint),
+every other writer holds it alone.
 """
 
 from __future__ import annotations
