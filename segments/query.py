@@ -128,10 +128,11 @@ class Preview:
 
 
 def _prefixes_sql(tree: dict[str, Any], ctx: CompileContext) -> tuple[str, list[Any]]:
-    """One scan computing each top-level condition once. With an event condition, OFFSET 0
-    keeps the planner from copying the subquery's expressions into every FILTER (each copy
-    would aggregate the events again); without one, repeating a cheap comparison costs less
-    than the fence, which keeps the scan on one core (bench segments_preview)."""
+    """One scan computing each top-level condition once. OFFSET 0 keeps the planner from
+    copying a condition into every FILTER, which matters for the ones that read other tables
+    (each copy of an event, tag, segment or list condition runs its subquery again); for a
+    tree of attribute comparisons, copying is cheaper than the fence, which keeps the scan on
+    one core (the builder's follow-up for four conditions at 1M: 2,055 -> 1,040 ms)."""
     columns, params = [], []
     for i, child in enumerate(tree["children"]):
         part = condition_sql(child, ctx)
@@ -142,7 +143,7 @@ def _prefixes_sql(tree: dict[str, Any], ctx: CompileContext) -> tuple[str, list[
     for k in range(1, len(tree["children"]) + 1):
         condition = "(" + joiner.join(f"b{i}" for i in range(k)) + ")"
         filters.append(f"count(*) FILTER (WHERE {condition})")
-    fence = any(node["type"] == "event" for node in iter_conditions(tree))
+    fence = any(node["type"] != "attribute" for node in iter_conditions(tree))
     sql = (
         f"SELECT {', '.join(filters)} FROM (SELECT {', '.join(columns)}"
         f" FROM customers_customer c{' OFFSET 0' if fence else ''}) AS s"
