@@ -28,6 +28,11 @@ def people():
     Entry.objects.create(contact="+4722222222", channel="sms", sender="Acme")
 
 
+# The people fixture's reachable counts for "is not on the list for Email": bob's SMS entry is
+# for one sender only, so both bob and cat are reachable by SMS.
+REACHABLE = {"email": 1, "sms": 2, "whatsapp": 2, "viber": 2, "rcs": 2, "voice": 2, "push": 0}
+
+
 def test_preview_with_the_condition_and_reachable_counts(api, people):
     response = api(
         "post", "/segments/preview", {"rules": group(dnc("is_not", "email"))}, role=Role.VIEWER
@@ -35,16 +40,7 @@ def test_preview_with_the_condition_and_reachable_counts(api, people):
     assert response.status_code == 200, response.content
     body = response.json()
     assert body["count"] == 2 and body["sample_user_ids"] == ["bob", "cat"]
-    # bob's SMS entry is for one sender only, so both bob and cat are reachable by SMS.
-    assert body["reachable"] == {
-        "email": 1,
-        "sms": 2,
-        "whatsapp": 2,
-        "viber": 2,
-        "rcs": 2,
-        "voice": 2,
-        "push": 0,
-    }
+    assert body["reachable"] == REACHABLE
     alone = {"rules": group(dnc("is_not", "email")), "reachable": False}
     body = api("post", "/segments/preview", alone).json()
     assert (body["count"], body["reachable"]) == (2, None)
@@ -92,12 +88,4 @@ def test_both_forms_of_the_reachable_counts_agree(api, people, monkeypatch, expe
     # Few expected matches: a look-up per customer and channel; many: the grouped join.
     monkeypatch.setattr("segments.query._estimate", lambda cursor, where: expected_matches)
     body = api("post", "/segments/preview", {"rules": group(dnc("is_not", "email"))}).json()
-    assert body["reachable"] == {
-        "email": 1,
-        "sms": 2,
-        "whatsapp": 2,
-        "viber": 2,
-        "rcs": 2,
-        "voice": 2,
-        "push": 0,
-    }
+    assert body["reachable"] == REACHABLE
