@@ -91,20 +91,19 @@ CHANNEL_BITS = {channel.value: 1 << i for i, channel in enumerate(Channel)}
 _EVERY_CHANNEL = (1 << len(CHANNEL_BITS)) - 1
 
 
-def reach_joins_sql(
-    channels: Iterable[str], alias: str = "c"
-) -> tuple[str, list[int], dict[str, str]]:
+def reach_joins_sql(channels: Iterable[str], alias: str = "c") -> tuple[str, dict[str, str]]:
     """The reachable condition for many channels at once (every sender and account), as
     ``reachable_sql`` decides it, for counting over many customers: the entries are grouped
     into one row per contact with a bit per channel it is suppressed on, and joined to the
     customer's e-mail and phone. Two hash look-ups per customer, whatever the number of
-    channels, where ``reachable_sql`` makes one per channel. Returns the LEFT JOIN clauses,
-    their parameters and, per channel, a condition on them."""
+    channels, where ``reachable_sql`` makes one per channel. Returns the LEFT JOIN clauses
+    and, per channel, a condition on them (constants only: no parameters)."""
     bits = " ".join(f"WHEN '{ch}' THEN {bit}" for ch, bit in CHANNEL_BITS.items())
+    every_sender, _ = _scope_sql("", "")
     grouped = (
-        "(SELECT dnc.contact, bit_or(CASE dnc.channel WHEN '' THEN %s"
+        f"(SELECT dnc.contact, bit_or(CASE dnc.channel WHEN '' THEN {_EVERY_CHANNEL}"
         f" {bits} ELSE 0 END) AS mask FROM donotcontact_entry dnc"
-        " WHERE dnc.sender = '' AND dnc.account = '' GROUP BY dnc.contact)"
+        f" WHERE {every_sender} GROUP BY dnc.contact)"
     )
     joins = (
         f" LEFT JOIN {grouped} dnc_e ON dnc_e.contact = {alias}.email"
@@ -117,7 +116,7 @@ def reach_joins_sql(
             f"({has_address_sql(channel, alias)}"
             f" AND COALESCE({joined}.mask, 0) & {CHANNEL_BITS[channel]} = 0)"
         )
-    return joins, [_EVERY_CHANNEL, _EVERY_CHANNEL], conditions
+    return joins, conditions
 
 
 def entries_matching_q(

@@ -170,10 +170,10 @@ def _count_sql(cursor, where: Sql, reach: bool) -> tuple[str, list[Any]]:
     cursor.execute("SELECT reltuples FROM pg_class WHERE oid = 'donotcontact_entry'::regclass")
     entries = cursor.fetchone()[0]
     if _estimate(cursor, where) > max(entries, 1):
-        joins, params, conditions = reach_joins_sql(REACH_CHANNELS, alias="c")
+        joins, conditions = reach_joins_sql(REACH_CHANNELS, alias="c")
         filters = ", ".join(f"count(*) FILTER (WHERE {conditions[ch]})" for ch in REACH_CHANNELS)
         sql = f"SELECT count(*), {filters} FROM customers_customer c{joins} WHERE {where.sql}"
-        return sql, [*params, *where.params]
+        return sql, where.params
     columns, params = [], []
     for i, channel in enumerate(REACH_CHANNELS):
         sql, channel_params = reachable_sql(channel, alias="c")
