@@ -144,8 +144,8 @@ def rate_line(figure: Figure, unit: str, target: float | None = None) -> str:
 
 class StatementProfile:
     """Where a call's database time goes: each statement's time by its first words, and the
-    commits (deferred constraint checks run there). Untimed runs only; the wrapper costs
-    microseconds a statement."""
+    commits (deferred constraint checks run there), on this thread's connection only. Untimed
+    runs only; the wrapper costs microseconds a statement."""
 
     def __init__(self) -> None:
         self.totals: dict[str, list[float]] = {}
@@ -180,8 +180,9 @@ class StatementProfile:
         finally:
             del connection._commit
 
-    def lines(self) -> list[str]:
+    def show(self, title: str) -> None:
+        """Print the statements, the slowest in total first."""
         ranked = sorted(self.totals.items(), key=lambda item: -sum(item[1]))
-        return [
-            f"    {sum(times) * 1000:8.1f} ms  x{len(times):<4} {label}" for label, times in ranked
-        ]
+        print(f"where {title}'s database time goes (untimed):")
+        for label, times in ranked:
+            print(f"    {sum(times) * 1000:8.1f} ms  x{len(times):<4} {label}", flush=True)

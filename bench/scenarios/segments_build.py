@@ -86,7 +86,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--profile",
         action="store_true",
-        help="one more untimed build of each, printing the time of each statement",
+        help="one more untimed build of each on one connection, printing each statement's time",
     )
 
 
@@ -208,9 +208,9 @@ def run(args: argparse.Namespace) -> None:
             if args.profile:
                 trial.fresh()
                 profile = StatementProfile()
-                check(profile.run(lambda trial=trial: segment_build(trial.segment.pk)))
-                print(f"where one build's database time goes ('{label}', untimed):")
-                print("\n".join(profile.lines()), flush=True)
+                # On one connection: the profile sees this thread's statements only.
+                check(profile.run(lambda trial=trial: segment_build(trial.segment.pk, workers=1)))
+                profile.show(f"one build of '{label}' on one connection")
 
             def unchanged(result) -> None:
                 if result.status != "built" or result.changes:

@@ -262,8 +262,7 @@ def run(args: argparse.Namespace) -> None:
             profile = StatementProfile()
             changed = profile.run(evaluate(ChangeKind.ALL))
             tally(changed)
-            print("where one run's database time goes (ChangeKind.ALL, untimed):")
-            print("\n".join(profile.lines()), flush=True)
+            profile.show("one run of ChangeKind.ALL")
 
         # The evaluation alone: the same customers again, nothing to write.
         def nothing_changed(changed) -> None:
