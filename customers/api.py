@@ -109,14 +109,6 @@ def _one(customer: Customer) -> dict[str, Any]:
     return customer_json(customer, _tag_names([customer.pk])[customer.pk])
 
 
-def _encode_cursor(pk: int) -> str:
-    return cursor_encode(_CURSOR_PREFIX, pk)
-
-
-def _decode_cursor(cursor: str) -> int:
-    return cursor_decode(_CURSOR_PREFIX, cursor)
-
-
 def _bulk_item(
     item: Any, specs: dict[str, CustomFieldSpec]
 ) -> tuple[str | None, list[dict[str, str]], UpsertItem | None]:
@@ -283,7 +275,7 @@ def customer_list(
 ) -> dict[str, Any]:
     qs = Customer.objects.order_by("pk")
     if cursor:
-        qs = qs.filter(pk__gt=_decode_cursor(cursor))
+        qs = qs.filter(pk__gt=cursor_decode(_CURSOR_PREFIX, cursor))
     if tag := query_text(tag, "tag"):
         tag_ids = tags_named([tag])
         qs = qs.filter(
@@ -302,7 +294,7 @@ def customer_list(
     tags = _tag_names([c.pk for c in page])
     return {
         "customers": [customer_json(c, tags[c.pk]) for c in page],
-        "next_cursor": _encode_cursor(page[-1].pk) if len(rows) > limit else None,
+        "next_cursor": cursor_encode(_CURSOR_PREFIX, page[-1].pk) if len(rows) > limit else None,
     }
 
 

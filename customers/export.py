@@ -21,7 +21,6 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from customers.custom_fields import CustomFieldSpec
 from customers.models import Customer
 from customers.profile import STANDARD_FIELDS
-from donotcontact.models import Channel
 from donotcontact.suppression import suppressed_sql
 from tags.models import CustomerTag
 
@@ -168,21 +167,22 @@ def without_suppressed(qs: QuerySet, channel: str, *, column: str = "id") -> Que
     """``qs`` without the customers the Do Not Contact list suppresses on ``channel`` (for
     every sender; "": nobody is left out). ``column`` of the queryset's own table holds the
     customer id ("id" on customers, "customer_id" on segment memberships). One index probe
-    per exported row, in the same query as the rows: no customer list in Python."""
+    per exported row, in the same query as the rows: no customer list in Python. An unknown
+    channel raises ValueError (suppression.address_column)."""
     if not channel:
         return qs
-    if channel not in Channel.values:
-        raise ValueError(f"unknown channel {channel!r}")
-    suppressed, params = suppressed_sql(channel, alias="dnc_c")
     # The table and column names are the model's own; the caller's values are parameters.
     table = qs.model._meta.db_table
-    condition = RawSQL(  # noqa: S611
-        "NOT EXISTS (SELECT 1 FROM customers_customer dnc_c"  # noqa: S608
-        f' WHERE dnc_c.id = "{table}"."{column}" AND {suppressed})',
-        params,
-        output_field=BooleanField(),
-    )
-    return qs.filter(condition)
+    if column == "id":  # the customers themselves: their own address columns
+        suppressed, params = suppressed_sql(channel, alias=f'"{table}"')
+        sql = f"NOT {suppressed}"
+    else:
+        suppressed, params = suppressed_sql(channel, alias="dnc_c")
+        sql = (
+            "NOT EXISTS (SELECT 1 FROM customers_customer dnc_c"  # noqa: S608
+            f' WHERE dnc_c.id = "{table}"."{column}" AND {suppressed})'
+        )
+    return qs.filter(RawSQL(sql, params, output_field=BooleanField()))  # noqa: S611
 
 
 class _Echo:

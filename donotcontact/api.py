@@ -67,14 +67,6 @@ def entry_json(entry: Entry) -> dict[str, Any]:
     }
 
 
-def _encode_cursor(pk: int) -> str:
-    return cursor_encode(_CURSOR_PREFIX, pk)
-
-
-def _decode_cursor(cursor: str) -> int:
-    return cursor_decode(_CURSOR_PREFIX, cursor)
-
-
 def _field_error(field: str, exc: Exception) -> Invalid:
     return Invalid([{"field": field, "message": str(exc)}])
 
@@ -180,12 +172,12 @@ def dnc_list(
     if added_to:
         qs = qs.filter(added_at__lt=as_utc(added_to))
     if cursor:
-        qs = qs.filter(pk__gt=_decode_cursor(cursor))
+        qs = qs.filter(pk__gt=cursor_decode(_CURSOR_PREFIX, cursor))
     rows = list(qs.select_related("added_by").order_by("pk")[: limit + 1])
     page = rows[:limit]
     return {
         "entries": [entry_json(e) for e in page],
-        "next_cursor": _encode_cursor(page[-1].pk) if len(rows) > limit else None,
+        "next_cursor": cursor_encode(_CURSOR_PREFIX, page[-1].pk) if len(rows) > limit else None,
     }
 
 
