@@ -21,6 +21,9 @@ class EventType(models.TextChoices):
 SUBSCRIBABLE = (EventType.SEGMENT_ENTERED, EventType.SEGMENT_EXITED)
 
 
+ADMIN_DISABLED_REASON = "Disabled by an Admin."
+
+
 class Endpoint(models.Model):
     url = models.URLField(max_length=2000)
     description = models.CharField(max_length=200, blank=True, default="")
@@ -67,6 +70,15 @@ class Endpoint(models.Model):
     @property
     def label(self) -> str:
         return self.description or self.url
+
+    @property
+    def auto_disabled(self) -> bool:
+        """Turned off by failures (not by an Admin): the list warns about it."""
+        return (
+            not self.enabled
+            and bool(self.disabled_at)
+            and (self.disabled_reason != ADMIN_DISABLED_REASON)
+        )
 
     @property
     def overlap_active(self) -> bool:

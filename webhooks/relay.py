@@ -50,7 +50,8 @@ def relay_wake() -> None:
 
 def settled_horizon() -> int:
     """The highest transition id at or below which no transaction is still writing."""
-    from segments.membership import LOCK_NAMESPACE  # membership imports this module
+    # membership imports this module
+    from segments.membership import LOCK_NAMESPACE, lock_segment
 
     with connection.cursor() as cursor:
         cursor.execute(
@@ -70,7 +71,7 @@ def settled_horizon() -> int:
     for segment_id in held:
         # Taken and released straight away: we only wait for the writer that holds it.
         with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [LOCK_NAMESPACE, segment_id])
+            lock_segment(cursor, segment_id)
     return horizon
 
 

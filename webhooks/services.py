@@ -16,6 +16,7 @@ from activity.services import Actor, activity_record
 from segments.models import Segment
 from webhooks import delivery, signing, ssrf
 from webhooks.models import (
+    ADMIN_DISABLED_REASON,
     MAX_BATCH_SIZE,
     SUBSCRIBABLE,
     Delivery,
@@ -139,7 +140,7 @@ def endpoint_enable(*, endpoint: Endpoint, enabled: bool, actor: Actor) -> Endpo
             locked.consecutive_failures = 0
             locked.disabled_at, locked.disabled_reason = None, ""
         else:
-            locked.disabled_at, locked.disabled_reason = timezone.now(), "Disabled by an Admin."
+            locked.disabled_at, locked.disabled_reason = timezone.now(), ADMIN_DISABLED_REASON
         locked.save()
         _record(actor, "webhook.enabled" if enabled else "webhook.disabled", locked)
         if enabled:
