@@ -16,10 +16,10 @@ from collections.abc import Iterator
 from typing import IO
 
 from django.db.models import QuerySet
-from openpyxl import Workbook
 
-from customers.export import EXPORT_BATCH, csv_lines, escape_cell, xlsx_cell
+from customers.export import EXPORT_BATCH, csv_lines, escape_cell
 from donotcontact.models import Channel, Entry, Source
+from exports.writers import write_xlsx
 
 HEADER = [
     "contact",
@@ -78,16 +78,8 @@ def entries_csv(qs: QuerySet[Entry]) -> Iterator[str]:
 
 def entries_xlsx(qs: QuerySet[Entry]) -> IO[bytes]:
     """The workbook in a temporary file (rewound; the caller closes it). Write-only mode streams
-    rows to disk, so memory stays bounded. Its own writer rather than exports.writers.write_xlsx,
-    whose sheet is named "Customers"."""
+    rows to disk, so memory stays bounded."""
     fh = tempfile.TemporaryFile()  # noqa: SIM115 - handed to the response, which closes it
-    workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet("Do Not Contact")
-    sheet.append(HEADER)
-    for row in entry_rows(qs):
-        # xlsx_cell drops what XML can't hold and escapes again what that uncovers: no cell
-        # starts with "=", so openpyxl never takes one for a formula.
-        sheet.append([xlsx_cell(value) for value in row])
-    workbook.save(fh)
+    write_xlsx(fh, HEADER, entry_rows(qs), title="Do Not Contact")
     fh.seek(0)
     return fh

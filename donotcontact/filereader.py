@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import zipfile
 import zlib
 from collections.abc import Iterable, Iterator
@@ -511,9 +510,3 @@ def rows_preview(data: DataFile, start: int = 1, limit: int = 10) -> list[tuple[
             if len(rows) >= limit:
                 break
     return rows
-
-
-def files_remove(*paths: str | os.PathLike[str]) -> None:
-    for path in paths:
-        if path:
-            Path(path).unlink(missing_ok=True)

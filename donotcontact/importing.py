@@ -24,7 +24,6 @@ from contextlib import closing
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 from uuid import uuid4
 
 from django.conf import settings
@@ -589,7 +588,3 @@ def entry_imports_sweep() -> int:
             statuses=(ImportStatus.ANALYZING,),
         )
     return count
-
-
-def problems_rows(imp: EntryImport) -> list[dict[str, Any]]:
-    return [{"row": r, "value": v, "reason": why} for r, v, why in imp.problems]

@@ -14,7 +14,7 @@ from django.db.models import BooleanField, F, QuerySet
 from django.db.models.expressions import RawSQL
 from django.shortcuts import get_object_or_404
 
-from donotcontact.models import ALL_CHANNELS_LABEL, Channel, Entry, EntryImport, ImportStatus
+from donotcontact.models import Channel, Entry, EntryImport, ImportStatus
 from donotcontact.services import CHOICE_CACHE_KEYS
 from donotcontact.suppression import PHONE_CHANNELS, entries_matching_q
 
@@ -166,15 +166,7 @@ def entries_suppressing(
 
 # --- A customer's status ------------------------------------------------------------------
 
-CUSTOMER_CHANNELS = (
-    Channel.EMAIL,
-    Channel.SMS,
-    Channel.WHATSAPP,
-    Channel.VIBER,
-    Channel.RCS,
-    Channel.VOICE,
-    Channel.PUSH,
-)
+CUSTOMER_CHANNELS = tuple(Channel)
 
 
 @dataclass
@@ -229,10 +221,6 @@ def customer_dnc_status(customer: Customer) -> CustomerStatus:
             )
         )
     return CustomerStatus(channels=channels, contacts=contacts)
-
-
-def channel_label(value: str) -> str:
-    return Channel(value).label if value else ALL_CHANNELS_LABEL
 
 
 def entry_imports_recent(limit: int = 5) -> list[EntryImport]:

@@ -31,11 +31,14 @@ def write_csv(fh: IO[bytes], header: list[str], rows: Iterable[list[str]]) -> No
         text.detach()  # the caller owns (and closes) the binary file
 
 
-def write_xlsx(fh: IO[bytes], header: list[str], rows: Iterable[list[str]]) -> None:
-    """One sheet, every cell a string. Write-only mode streams rows to a temporary file and
-    writes strings inline (no shared-strings table growing with the export)."""
+def write_xlsx(
+    fh: IO[bytes], header: list[str], rows: Iterable[list[str]], *, title: str = "Customers"
+) -> None:
+    """One sheet named ``title``, every cell a string. Write-only mode streams rows to a
+    temporary file and writes strings inline (no shared-strings table growing with the
+    export)."""
     workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet("Customers")
+    sheet = workbook.create_sheet(title)
     sheet.append(header)
     for row in rows:
         # xlsx_cell drops what XML can't hold and escapes again what that uncovers: no cell

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from django.db.models import QuerySet
 from django.http import Http404
 
 from notifications.models import Notification
@@ -28,7 +27,3 @@ def notification_get_for_member(member: Member, pk: int) -> Notification:
         return Notification.objects.get(member=member, pk=pk)
     except Notification.DoesNotExist:
         raise Http404 from None
-
-
-def notifications_for(member: Member) -> QuerySet[Notification]:
-    return Notification.objects.filter(member=member)
