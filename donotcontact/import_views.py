@@ -18,21 +18,9 @@ from donotcontact.import_forms import ALL_ACCOUNTS, TARGET_CHOICES, AccountsForm
 from donotcontact.models import EntryImport, ImportStatus
 from donotcontact.selectors import account_choices
 from imports.reader import size_text
-from imports.uploads import SizeLimitHandler
+from imports.uploads import limit_uploads
 from members.access import marketer_required, member_required
 from workbench.http import MemberRequest
-
-
-class _DncSizeLimit(SizeLimitHandler):
-    """imports' streaming limit, at the Do Not Contact import's own size."""
-
-    def receive_data_chunk(self, raw_data: bytes, start: int) -> bytes:
-        if start + len(raw_data) > settings.DNC_IMPORT_MAX_BYTES:
-            from django.core.files.uploadhandler import StopUpload
-
-            self.request.upload_too_big = True  # type: ignore[union-attr]
-            raise StopUpload(connection_reset=False)
-        return raw_data
 
 
 def _get(pk: int) -> EntryImport:
@@ -58,8 +46,7 @@ def _editable(pk: int) -> EntryImport:
 @require_http_methods(["GET", "POST"])
 def dnc_import_new(request: MemberRequest) -> HttpResponse:
     if request.method == "POST":
-        request.upload_too_big = False  # type: ignore[attr-defined]
-        request.upload_handlers.insert(0, _DncSizeLimit(request))
+        limit_uploads(request, max_bytes=settings.DNC_IMPORT_MAX_BYTES)
         return _upload(request)
     return render(request, "donotcontact/import_new.html", _new_context())
 
