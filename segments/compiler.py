@@ -49,6 +49,73 @@ class Sql:
     params: list[Any] = field(default_factory=list)
 
 
+class PerCustomer:
+    """Incremental evaluation's form of the event, tag and "in segment" conditions: each is a
+    count over the customer's own rows, and every count of a batch of rule trees comes from
+    one ``LEFT JOIN LATERAL`` pass per table (one index range per customer and table, however
+    many conditions; identical conditions of several segments share one count). The
+    subquery form reads a table once per condition instead.
+
+    ``count`` hands out the column for a condition; ``joins`` is the FROM clause's tail, to
+    follow ``customers_customer c`` once every tree is compiled (its parameters come after
+    those of the select list that reads the columns)."""
+
+    # One index range per event type (customer, type), not all of the customer's events: the
+    # fence (OFFSET 0) keeps the planner from merging the ranges into one.
+    EVENTS = (
+        "unnest(%s::int[]) AS ty(id) CROSS JOIN LATERAL (SELECT {columns} FROM events_event e"
+        " WHERE e.customer_id = c.id AND e.event_type_id = ty.id OFFSET 0) e"
+    )
+    # table: (alias, FROM and WHERE of the per-customer pass)
+    TABLES = {
+        "events": ("e", EVENTS.format(columns="e.event_type_id, e.occurred_at")),
+        # Property filters read the row itself, so their event types get a pass of their own
+        # and the others stay an index-only scan.
+        "event_properties": (
+            "ep",
+            EVENTS.format(columns="e.event_type_id, e.occurred_at, e.properties"),
+        ),
+        "tags": ("t", "tags_customertag t WHERE t.customer_id = c.id"),
+        "memberships": ("m", "segments_membership m WHERE m.customer_id = c.id"),
+    }
+
+    def __init__(self) -> None:
+        self._columns: dict[str, dict[tuple[str, str], tuple[str, Sql]]] = {}
+        self._event_types: dict[str, set[int]] = {"events": set(), "event_properties": set()}
+
+    def column(self, table: str, aggregate: Sql) -> str:
+        """The column holding ``aggregate`` over the customer's rows of ``table``."""
+        columns = self._columns.setdefault(table, {})
+        key = (aggregate.sql, repr(aggregate.params))
+        if key not in columns:
+            alias = self.TABLES[table][0]
+            columns[key] = (f"{alias}_x.{alias}{len(columns)}", aggregate)
+        return columns[key][0]
+
+    def count(self, table: str, rows: Sql) -> str:
+        return self.column(table, Sql(f"count(*) FILTER (WHERE {rows.sql})", rows.params))
+
+    def event_count(self, type_id: int, rows: Sql, *, properties: bool) -> str:
+        table = "event_properties" if properties else "events"
+        self._event_types[table].add(type_id)
+        return self.count(table, rows)
+
+    def joins(self) -> Sql:
+        parts = []
+        for table, columns in self._columns.items():
+            alias, source = self.TABLES[table]
+            select = ", ".join(
+                f"{aggregate.sql} AS {name.split('.')[1]}" for name, aggregate in columns.values()
+            )
+            params = [x for _, aggregate in columns.values() for x in aggregate.params]
+            if table in self._event_types:
+                params.append(sorted(self._event_types[table]))
+            parts.append(
+                Sql(f" LEFT JOIN LATERAL (SELECT {select} FROM {source}) {alias}_x ON TRUE", params)
+            )
+        return Sql("".join(p.sql for p in parts), [x for p in parts for x in p.params])
+
+
 @dataclass
 class CompileContext:
     now: datetime
@@ -57,6 +124,7 @@ class CompileContext:
     tag_ids: dict[str, int]  # lower-case tag name → id
     event_type_ids: dict[str, int]  # event name → id
     candidates: Sequence[int] | None = None  # narrow subqueries to these customers
+    per_customer: PerCustomer | None = None  # counts over each customer's rows instead
 
     @property
     def today(self) -> date:
@@ -313,7 +381,7 @@ def event_rows(node: dict[str, Any], type_id: int, ctx: CompileContext) -> Sql:
     for sign, moment in event_time_bounds(node["time"], ctx.now, ctx.tz):
         parts.append(Sql(f"e.occurred_at {sign} %s", [moment]))
     parts += [property_sql(p) for p in node.get("properties", [])]
-    if ctx.candidates is not None:
+    if ctx.candidates is not None and ctx.per_customer is None:
         parts.append(Sql("e.customer_id = ANY(%s)", [list(ctx.candidates)]))
     return _all(parts)
 
@@ -338,6 +406,11 @@ def event_sql(node: dict[str, Any], ctx: CompileContext) -> Sql:
         positive = Sql(TRUE)
     elif type_id is None:  # no such event has ever been stored: everyone's count is 0
         positive = Sql(FALSE)
+    elif ctx.per_customer is not None:
+        rows = event_rows(node, type_id, ctx)
+        properties = bool(node.get("properties"))
+        count = ctx.per_customer.event_count(type_id, rows, properties=properties)
+        positive = Sql(f"({count} {'>=' if form == 'gte' else '='} %s)", [k])
     else:
         rows = event_rows(node, type_id, ctx)
         if form == "gte" and k == 1:
@@ -372,6 +445,9 @@ def tag_sql(node: dict[str, Any], ctx: CompileContext) -> Sql:
     window, narrow = tag_window(node, ctx), _candidates("t.customer_id", ctx)
 
     def having(tag_ids: list[int]) -> Sql:
+        if ctx.per_customer is not None:
+            rows = Sql(f"t.tag_id = ANY(%s){window.sql}", [tag_ids, *window.params])
+            return Sql(f"({ctx.per_customer.count('tags', rows)} > 0)")
         return Sql(
             "c.id IN (SELECT t.customer_id FROM tags_customertag t WHERE t.tag_id = ANY(%s)"
             f"{window.sql}{narrow.sql})",
@@ -388,6 +464,10 @@ def tag_sql(node: dict[str, Any], ctx: CompileContext) -> Sql:
 
 def segment_sql(node: dict[str, Any], ctx: CompileContext) -> Sql:
     narrow = _candidates("m.customer_id", ctx)
+    if ctx.per_customer is not None:
+        rows = Sql("m.segment_id = %s", [node["segment"]])
+        positive = Sql(f"({ctx.per_customer.count('memberships', rows)} > 0)")
+        return negate(positive) if node["operator"] == "not_in" else positive
     positive = Sql(
         "c.id IN (SELECT m.customer_id FROM segments_membership m WHERE m.segment_id = %s"
         f"{narrow.sql})",

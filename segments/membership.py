@@ -23,7 +23,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from events.catalog import event_types_ensure
-from segments.compiler import Sql, compile_rules
+from segments.compiler import PerCustomer, Sql, compile_rules
 from segments.fields import ChangeKind
 from segments.models import Segment, SegmentSize, SegmentStatus
 from segments.query import Lookups, compile_context, set_work_mem
@@ -163,6 +163,16 @@ def lock_segment(cursor, segment_id: int, *, shared: bool = False) -> None:
     cursor.execute(f"SELECT {function}(%s, %s)", [LOCK_NAMESPACE, segment_id])
 
 
+def lock_segments(cursor, segment_ids: Sequence[int]) -> None:
+    """``lock_segment`` for several segments, in id order (so two callers cannot deadlock),
+    in one round trip."""
+    cursor.execute(
+        "SELECT count(pg_advisory_xact_lock(%s, id))"
+        " FROM (SELECT DISTINCT unnest(%s::int[]) AS id ORDER BY 1) ids",
+        [LOCK_NAMESPACE, list(segment_ids)],
+    )
+
+
 # Writes a batch of (segment, customer) enters and exits with their timeline events and
 # transitions, in one statement; the caller holds the segments' locks.
 _CHANGES_SQL = """
@@ -207,33 +217,45 @@ def _evaluate_wave(
     lookups: Lookups,
     system_ids: tuple[int, int],
 ) -> dict[int, Changes]:
-    """Segments none of which reads another: every rule as a column of one query over the
-    customers (one pass, however many segments), then one statement for all the changes."""
+    """Segments none of which reads another: one query over the customers gives every rule as
+    a column and the customers' current memberships of these segments (the rules' event, tag
+    and membership counts and those memberships in one pass per table, compiler.PerCustomer),
+    then one statement writes all the changes."""
+    per_customer = PerCustomer()
     columns, params = [], []
     for segment in wave:
         ctx = compile_context(
-            segment.rules, segment.timezone, now=now, candidates=ids, lookups=lookups
+            segment.rules,
+            segment.timezone,
+            now=now,
+            candidates=ids,
+            lookups=lookups,
+            per_customer=per_customer,
         )
         rules = compile_rules(segment.rules, ctx)
         columns.append(f"COALESCE({rules.sql}, FALSE)")
         params += rules.params
+    members = per_customer.column(
+        "memberships",
+        Sql(
+            "COALESCE(array_agg(m.segment_id) FILTER (WHERE m.segment_id = ANY(%s)), '{}')",
+            [[s.pk for s in wave]],
+        ),
+    )
+    joins = per_customer.joins()
     cursor.execute(
-        f"SELECT c.id, {', '.join(columns)} FROM customers_customer c WHERE c.id = ANY(%s)",
-        [*params, ids],
+        f"SELECT c.id, {members}, {', '.join(columns)} FROM customers_customer c{joins.sql}"
+        " WHERE c.id = ANY(%s)",
+        [*params, *joins.params, ids],
     )
     want: dict[int, set[int]] = {s.pk: set() for s in wave}
-    for customer_id, *hits in cursor.fetchall():
+    have: dict[int, set[int]] = {s.pk: set() for s in wave}
+    for customer_id, segment_ids, *hits in cursor.fetchall():
         for segment, hit in zip(wave, hits, strict=True):
             if hit:
                 want[segment.pk].add(customer_id)
-    cursor.execute(
-        "SELECT segment_id, customer_id FROM segments_membership"
-        " WHERE segment_id = ANY(%s) AND customer_id = ANY(%s)",
-        [list(want), ids],
-    )
-    have: dict[int, set[int]] = {pk: set() for pk in want}
-    for segment_id, customer_id in cursor.fetchall():
-        have[segment_id].add(customer_id)
+        for segment_id in segment_ids:
+            have[segment_id].add(customer_id)
     came = sorted((pk, c) for pk in want for c in want[pk] - have[pk])
     gone = sorted((pk, c) for pk in want for c in have[pk] - want[pk])
     if not came and not gone:
@@ -289,8 +311,7 @@ def segments_evaluate(
     system_ids = system_event_ids()
     changed: dict[int, Changes] = {}
     with transaction.atomic(), connection.cursor() as cursor:
-        for segment_id in sorted({s.pk for s in segments}):
-            lock_segment(cursor, segment_id)
+        lock_segments(cursor, [s.pk for s in segments])
         set_work_mem(cursor)
         wave: list[Segment] = []
         for segment in [*segments, None]:

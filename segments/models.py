@@ -68,8 +68,9 @@ class Membership(models.Model):
     """A customer in a segment. The composite key is also the member list's keyset order."""
 
     pk = models.CompositePrimaryKey("segment_id", "customer_id")
-    # No index of their own: the key leads with the segment, membership_customer_idx serves
-    # "segments of a customer" and the erasure cascade.
+    # No index of their own: the key leads with the segment, membership_cust_segment_idx
+    # serves "segments of a customer" (index-only, as incremental evaluation reads them) and
+    # the erasure cascade.
     segment = models.ForeignKey(
         Segment, on_delete=models.DB_CASCADE, related_name="+", db_index=False
     )
@@ -79,7 +80,7 @@ class Membership(models.Model):
     entered_at = models.DateTimeField(db_default=Now())
 
     class Meta:
-        indexes = [models.Index(fields=["customer"], name="membership_customer_idx")]
+        indexes = [models.Index(fields=["customer", "segment"], name="membership_cust_segment_idx")]
 
     def __str__(self) -> str:
         return f"{self.customer_id} in {self.segment_id}"

@@ -18,7 +18,7 @@ from django.utils import timezone
 from donotcontact.models import Channel
 from donotcontact.suppression import reach_joins_sql, reachable_sql
 from events.models import EventType
-from segments.compiler import CompileContext, Sql, compile_rules, condition_sql
+from segments.compiler import CompileContext, PerCustomer, Sql, compile_rules, condition_sql
 from segments.fields import Registry
 from segments.rules import iter_conditions
 from tags.models import Tag
@@ -63,6 +63,7 @@ def compile_context(
     candidates: Sequence[int] | None = None,
     registry: Registry | None = None,
     lookups: Lookups | None = None,
+    per_customer: PerCustomer | None = None,
 ) -> CompileContext:
     lookups = lookups or Lookups.load([tree], registry)
     return CompileContext(
@@ -72,6 +73,7 @@ def compile_context(
         tag_ids=lookups.tag_ids,
         event_type_ids=lookups.event_type_ids,
         candidates=candidates,
+        per_customer=per_customer,
     )
 
 

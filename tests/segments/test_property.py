@@ -4,9 +4,10 @@ Hypothesis draws a small world (customers with standard, analytics and custom va
 empty; tags with the time they were added; events with properties; stored membership of two
 other segments) and rule trees using every condition kind and operator, nested with negation.
 The Do Not Contact list holds a few entries for the customers' (shared) addresses.
-Each tree is validated with rules_clean, compiled and run three ways (as a WHERE clause over
-all customers, narrowed to a batch of candidates, and per condition as a column, which must
-never be NULL), and every answer must equal the reference's.
+Each tree is validated with rules_clean, compiled and run four ways (as a WHERE clause over
+all customers, narrowed to a batch of candidates, per condition as a column, which must
+never be NULL, and in incremental evaluation's per-customer form), and every answer must equal
+the reference's.
 
 The clock is a frozen ``now`` passed to compile_context; text is ASCII, where Python's and
 PostgreSQL's lower() agree.
@@ -29,7 +30,7 @@ from customers.custom_fields import CustomFieldSpec, custom_field_specs, format_
 from customers.models import Customer, CustomField
 from donotcontact.models import Entry as ListEntry
 from events.models import Event, EventType
-from segments.compiler import compile_rules, condition_sql
+from segments.compiler import PerCustomer, compile_rules, condition_sql
 from segments.fields import OPERATORS, Registry
 from segments.models import Membership, Segment
 from segments.query import compile_context
@@ -545,6 +546,27 @@ def _check(raw: dict[str, Any], world: reference.World, segment_ids: list[int]) 
         by_id = {c.id: c for c in world.customers}
         for row in cursor.fetchall():
             for leaf, seen in zip(leaves, row[1:], strict=True):
+                want = reference.holds(leaf, by_id[row[0]], world)
+                assert seen is want, (leaf, by_id[row[0]])
+
+        # Incremental evaluation's form (PerCustomer): event, tag and membership conditions as
+        # counts over each candidate's own rows, the tree and each condition as columns of one
+        # query, so every condition's count is shared by two columns.
+        per_customer = PerCustomer()
+        counted = compile_context(
+            tree, world.tz, now=world.now, candidates=batch, per_customer=per_customer
+        )
+        parts = [compile_rules(tree, counted), *(condition_sql(leaf, counted) for leaf in leaves)]
+        joins = per_customer.joins()
+        cursor.execute(
+            f"SELECT c.id, {', '.join(p.sql for p in parts)}"  # noqa: S608
+            f" FROM customers_customer c{joins.sql} WHERE c.id = ANY(%s)",
+            [*(x for p in parts for x in p.params), *joins.params, batch],
+        )
+        rows = cursor.fetchall()
+        assert {row[0] for row in rows if row[1]} == expected & set(batch), tree
+        for row in rows:
+            for leaf, seen in zip(leaves, row[2:], strict=True):
                 want = reference.holds(leaf, by_id[row[0]], world)
                 assert seen is want, (leaf, by_id[row[0]])
 
