@@ -60,11 +60,14 @@ class PerCustomer:
     follow ``customers_customer c`` once every tree is compiled (its parameters come after
     those of the select list that reads the columns)."""
 
-    # One index range per event type (customer, type), not all of the customer's events: the
-    # fence (OFFSET 0) keeps the planner from merging the ranges into one.
+    # One index range per event type and customer, from the earliest time a condition on that
+    # type looks at (NULL: all time), not all of the customer's events: the fence (OFFSET 0)
+    # keeps the planner from merging the ranges into one.
     EVENTS = (
-        "unnest(%s::int[]) AS ty(id) CROSS JOIN LATERAL (SELECT {columns} FROM events_event e"
-        " WHERE e.customer_id = c.id AND e.event_type_id = ty.id OFFSET 0) e"
+        "unnest(%s::int[], %s::timestamptz[]) AS ty(id, since) CROSS JOIN LATERAL ("
+        "SELECT {columns} FROM events_event e WHERE e.customer_id = c.id"
+        " AND e.event_type_id = ty.id AND e.occurred_at >= COALESCE(ty.since, '-infinity')"
+        " OFFSET 0) e"
     )
     # table: (alias, FROM and WHERE of the per-customer pass)
     TABLES = {
@@ -81,7 +84,11 @@ class PerCustomer:
 
     def __init__(self) -> None:
         self._columns: dict[str, dict[tuple[str, str], tuple[str, Sql]]] = {}
-        self._event_types: dict[str, set[int]] = {"events": set(), "event_properties": set()}
+        # event table → {type id: earliest time read, None for all time}
+        self._since: dict[str, dict[int, datetime | None]] = {
+            "events": {},
+            "event_properties": {},
+        }
 
     def column(self, table: str, aggregate: Sql) -> str:
         """The column holding ``aggregate`` over the customer's rows of ``table``."""
@@ -95,9 +102,14 @@ class PerCustomer:
     def count(self, table: str, rows: Sql) -> str:
         return self.column(table, Sql(f"count(*) FILTER (WHERE {rows.sql})", rows.params))
 
-    def event_count(self, type_id: int, rows: Sql, *, properties: bool) -> str:
+    def event_count(self, type_id: int, rows: Sql, since: datetime | None, *, properties: bool):
+        """The count of the customer's events of ``rows``, none of them before ``since``."""
         table = "event_properties" if properties else "events"
-        self._event_types[table].add(type_id)
+        earliest = self._since[table]
+        if type_id not in earliest:
+            earliest[type_id] = since
+        elif earliest[type_id] is not None:
+            earliest[type_id] = None if since is None else min(earliest[type_id], since)
         return self.count(table, rows)
 
     def joins(self) -> Sql:
@@ -108,8 +120,9 @@ class PerCustomer:
                 f"{aggregate.sql} AS {name.split('.')[1]}" for name, aggregate in columns.values()
             )
             params = [x for _, aggregate in columns.values() for x in aggregate.params]
-            if table in self._event_types:
-                params.append(sorted(self._event_types[table]))
+            if table in self._since:
+                types = sorted(self._since[table].items())
+                params += [[t for t, _ in types], [since for _, since in types]]
             parts.append(
                 Sql(f" LEFT JOIN LATERAL (SELECT {select} FROM {source}) {alias}_x ON TRUE", params)
             )
@@ -408,8 +421,11 @@ def event_sql(node: dict[str, Any], ctx: CompileContext) -> Sql:
         positive = Sql(FALSE)
     elif ctx.per_customer is not None:
         rows = event_rows(node, type_id, ctx)
-        properties = bool(node.get("properties"))
-        count = ctx.per_customer.event_count(type_id, rows, properties=properties)
+        bounds = event_time_bounds(node["time"], ctx.now, ctx.tz)
+        lower = [moment for sign, moment in bounds if sign in (">=", ">")]
+        count = ctx.per_customer.event_count(
+            type_id, rows, max(lower, default=None), properties=bool(node.get("properties"))
+        )
         positive = Sql(f"({count} {'>=' if form == 'gte' else '='} %s)", [k])
     else:
         rows = event_rows(node, type_id, ctx)

@@ -163,14 +163,21 @@ def lock_segment(cursor, segment_id: int, *, shared: bool = False) -> None:
     cursor.execute(f"SELECT {function}(%s, %s)", [LOCK_NAMESPACE, segment_id])
 
 
-def lock_segments(cursor, segment_ids: Sequence[int]) -> None:
+def lock_segments(cursor, segment_ids: Sequence[int]) -> set[int]:
     """``lock_segment`` for several segments, in id order (so two callers cannot deadlock),
-    in one round trip."""
+    then each one's row, as a foreign key check would (memberships have no key constraint on
+    the segment): a segment cannot be deleted until this transaction ends. Returns the ids of
+    the segments that still exist."""
     cursor.execute(
         "SELECT count(pg_advisory_xact_lock(%s, id))"
         " FROM (SELECT DISTINCT unnest(%s::int[]) AS id ORDER BY 1) ids",
         [LOCK_NAMESPACE, list(segment_ids)],
     )
+    cursor.execute(
+        "SELECT id FROM segments_segment WHERE id = ANY(%s) ORDER BY id FOR KEY SHARE",
+        [list(segment_ids)],
+    )
+    return {row[0] for row in cursor.fetchall()}
 
 
 # Writes a batch of (segment, customer) enters and exits with their timeline events and
@@ -311,7 +318,8 @@ def segments_evaluate(
     system_ids = system_event_ids()
     changed: dict[int, Changes] = {}
     with transaction.atomic(), connection.cursor() as cursor:
-        lock_segments(cursor, [s.pk for s in segments])
+        existing = lock_segments(cursor, [s.pk for s in segments])
+        segments = [s for s in segments if s.pk in existing]  # deleted meanwhile
         set_work_mem(cursor)
         wave: list[Segment] = []
         for segment in [*segments, None]:
@@ -470,8 +478,12 @@ def _build_range(
     """One id range's diff in its own transaction; None when a newer revision exists."""
     with transaction.atomic(), connection.cursor() as cursor:
         lock_segment(cursor, segment.pk, shared=True)
-        current = Segment.objects.filter(pk=segment.pk).values_list("revision", flat=True)
-        if current.first() != revision:
+        # The row, as a key check would: the segment cannot be deleted before this commits.
+        cursor.execute(
+            "SELECT revision FROM segments_segment WHERE id = %s FOR KEY SHARE", [segment.pk]
+        )
+        current = cursor.fetchone()
+        if current is None or current[0] != revision:
             return None
         set_work_mem(cursor, bulk=True)
         lo, hi = bounds

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from activity.services import Actor, activity_record
 from segments.fields import ChangeKind, Registry
-from segments.models import RULES_VERSION, Segment, SegmentStatus
+from segments.models import RULES_VERSION, Membership, Segment, SegmentStatus
 from segments.rules import RuleError, RulesContext, RulesInvalid, rules_clean, rules_dependencies
 from tags.models import Tag
 from workbench.jobs import enqueue_on_commit
@@ -283,6 +283,9 @@ def segment_delete(*, segment: Segment, actor: Actor) -> None:
             target_id=segment.pk,
             target_label=segment.name,
         )
+        # The row is locked (above) before the memberships go: a writer holding it (FOR KEY
+        # SHARE) has committed, and none can start on this segment (models.Membership).
+        Membership.objects.filter(segment_id=segment.pk).delete()
         segment.delete()
         _queue_indexes()  # indexes only these rules needed can go
 

@@ -7,12 +7,15 @@ modules of this package."""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.db.models import F
 
 from activity.services import Actor
@@ -22,7 +25,7 @@ from segments.fields import ChangeKind
 from segments.incremental import pending_drain, pending_mark
 from segments.membership import segment_build, segment_evaluate, segments_evaluate
 from segments.models import Membership, Segment, SegmentSize, SegmentStatus, Transition
-from segments.services import SegmentChange, segment_create, segment_update
+from segments.services import SegmentChange, segment_create, segment_delete, segment_update
 from segments.tasks import build_segment, ensure_segment_indexes, evaluate_pending, sweep_segments
 from tests import concurrency
 from tests.factories import CustomerFactory
@@ -518,3 +521,43 @@ def test_builds_of_two_segments_racing_an_evaluation_of_both_record_each_transit
         assert members(segment) == wanted
         assert transitions(segment) == entered(*wanted)
         assert_consistent(segment)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("quiet_broker")
+def test_deleting_a_segment_waits_for_an_open_evaluation_and_leaves_no_membership_behind():
+    # Memberships have no key constraint on the segment: the evaluation holds the segment's
+    # row from its start, and the delete locks that row before removing the memberships. The
+    # evaluation pauses after writing the memberships, before it updates the member count.
+    system_event_types()
+    people = customers(a="Oslo", b="Oslo", c="Lisbon")
+    segment = segment_new("Oslo", OSLO)
+    segment_id = segment.pk
+    ids = [c.pk for c in people.values()]
+    written, order = threading.Event(), []
+
+    def pause_before_the_count(execute, sql, params, many, context):
+        if sql.startswith("UPDATE segments_segment s SET member_count"):
+            written.set()
+            time.sleep(0.5)  # the delete runs now, and must wait
+            order.append("evaluation")
+        return execute(sql, params, many, context)
+
+    def evaluate():
+        with connection.execute_wrapper(pause_before_the_count):
+            return segment_evaluate(segment, ids, now=NOW)
+
+    def delete():
+        assert written.wait(timeout=30)
+        segment_delete(segment=Segment.objects.get(pk=segment_id), actor=ACTOR)
+        order.append("delete")
+
+    changes, _ = race(evaluate, delete)
+
+    assert sorted(changes.entered) == sorted([people["a"].pk, people["b"].pk])
+    assert order == ["evaluation", "delete"]
+    assert not Segment.objects.filter(pk=segment_id).exists()
+    assert not Membership.objects.filter(segment_id=segment_id).exists()
+    # An evaluation that starts after the delete writes nothing for the segment.
+    assert segment_evaluate(segment, ids, now=NOW).customer_ids == []
+    assert not Membership.objects.filter(segment_id=segment_id).exists()
