@@ -96,8 +96,8 @@ class PerCustomer:
         key = (aggregate.sql, repr(aggregate.params))
         if key not in columns:
             alias = self.TABLES[table][0]
-            columns[key] = (f"{alias}_x.{alias}{len(columns)}", aggregate)
-        return columns[key][0]
+            columns[key] = (f"{alias}{len(columns)}", aggregate)
+        return f"{self.TABLES[table][0]}_x.{columns[key][0]}"
 
     def count(self, table: str, rows: Sql) -> str:
         return self.column(table, Sql(f"count(*) FILTER (WHERE {rows.sql})", rows.params))
@@ -116,9 +116,7 @@ class PerCustomer:
         parts = []
         for table, columns in self._columns.items():
             alias, source = self.TABLES[table]
-            select = ", ".join(
-                f"{aggregate.sql} AS {name.split('.')[1]}" for name, aggregate in columns.values()
-            )
+            select = ", ".join(f"{aggregate.sql} AS {name}" for name, aggregate in columns.values())
             params = [x for _, aggregate in columns.values() for x in aggregate.params]
             if table in self._since:
                 types = sorted(self._since[table].items())
@@ -420,11 +418,10 @@ def event_sql(node: dict[str, Any], ctx: CompileContext) -> Sql:
     elif type_id is None:  # no such event has ever been stored: everyone's count is 0
         positive = Sql(FALSE)
     elif ctx.per_customer is not None:
-        rows = event_rows(node, type_id, ctx)
         bounds = event_time_bounds(node["time"], ctx.now, ctx.tz)
-        lower = [moment for sign, moment in bounds if sign in (">=", ">")]
+        since = max((moment for sign, moment in bounds if sign in (">=", ">")), default=None)
         count = ctx.per_customer.event_count(
-            type_id, rows, max(lower, default=None), properties=bool(node.get("properties"))
+            type_id, event_rows(node, type_id, ctx), since, properties=bool(node.get("properties"))
         )
         positive = Sql(f"({count} {'>=' if form == 'gte' else '='} %s)", [k])
     else:

@@ -173,11 +173,17 @@ def lock_segments(cursor, segment_ids: Sequence[int]) -> set[int]:
         " FROM (SELECT DISTINCT unnest(%s::int[]) AS id ORDER BY 1) ids",
         [LOCK_NAMESPACE, list(segment_ids)],
     )
+    return set(hold_segments(cursor, segment_ids))
+
+
+def hold_segments(cursor, segment_ids: Sequence[int]) -> dict[int, int]:
+    """Lock the segments' rows as a foreign key check would (FOR KEY SHARE): none of them can
+    be deleted before this transaction ends. Returns id → revision of those that exist."""
     cursor.execute(
-        "SELECT id FROM segments_segment WHERE id = ANY(%s) ORDER BY id FOR KEY SHARE",
+        "SELECT id, revision FROM segments_segment WHERE id = ANY(%s) ORDER BY id FOR KEY SHARE",
         [list(segment_ids)],
     )
-    return {row[0] for row in cursor.fetchall()}
+    return dict(cursor.fetchall())
 
 
 # Writes a batch of (segment, customer) enters and exits with their timeline events and
@@ -478,13 +484,8 @@ def _build_range(
     """One id range's diff in its own transaction; None when a newer revision exists."""
     with transaction.atomic(), connection.cursor() as cursor:
         lock_segment(cursor, segment.pk, shared=True)
-        # The row, as a key check would: the segment cannot be deleted before this commits.
-        cursor.execute(
-            "SELECT revision FROM segments_segment WHERE id = %s FOR KEY SHARE", [segment.pk]
-        )
-        current = cursor.fetchone()
-        if current is None or current[0] != revision:
-            return None
+        if hold_segments(cursor, [segment.pk]).get(segment.pk) != revision:
+            return None  # a newer revision, or deleted
         set_work_mem(cursor, bulk=True)
         lo, hi = bounds
         scope_c, scope_m = _range("c.id", lo, hi), _range("m.customer_id", lo, hi)
