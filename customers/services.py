@@ -37,10 +37,10 @@ def customer_update(*, customer: Customer, profile: CleanProfile, actor: Actor) 
 
 
 def customers_erase(customers: QuerySet[Customer], actor: Actor, *, record: bool = True) -> int:
-    """Erase customers: the rows go, and with them (database cascades) their tags, events and
-    memberships. The activity log keeps an entry without personal data (unless the caller
-    records its own, ``record=False``), and earlier entries about them lose the user ID they
-    were labelled with."""
+    """Erase customers: the rows go, and with them their tags, events and memberships. The
+    activity log keeps an entry without personal data (unless the caller records its own,
+    ``record=False``), and earlier entries about them lose the user ID they were labelled
+    with."""
     sql, params = customers.order_by().values("pk").query.sql_with_params()
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
@@ -49,25 +49,31 @@ def customers_erase(customers: QuerySet[Customer], actor: Actor, *, record: bool
             f" WHERE target_type = 'customer' AND target_id IN ({sql})",
             params,
         )
-        # Memberships go with the rows (cascade); the segments' counts follow here, under the
-        # segments' evaluation locks (taken in id order, as evaluations take them) so a
-        # concurrent evaluation neither counts an exit twice nor deadlocks with the erasure.
+        # The segments' counts change under their evaluation locks (taken in id order, as
+        # evaluations take them), so a concurrent evaluation neither counts an exit twice nor
+        # deadlocks with the erasure.
         cursor.execute(
             "SELECT pg_advisory_xact_lock(%s, segment_id::int) FROM (SELECT DISTINCT segment_id"  # noqa: S608
             f" FROM segments_membership WHERE customer_id IN ({sql}) ORDER BY 1) s",
             [SEGMENT_LOCK_NAMESPACE, *params],
         )
-        cursor.execute(
-            "UPDATE segments_segment s SET member_count = s.member_count - m.n"  # noqa: S608
-            " FROM (SELECT segment_id, count(*) AS n FROM segments_membership"
-            f" WHERE customer_id IN ({sql}) GROUP BY segment_id) m WHERE s.id = m.segment_id",
-            params,
-        )
+        # Tags and events go with the rows (database cascades). Memberships keep no key
+        # constraint (segments/models.py): they go after the rows. An evaluation adding one
+        # either committed before (its timeline event's key check held the row), so this sees
+        # it, or fails that check at its commit and rolls back.
         cursor.execute(
             f"DELETE FROM {Customer._meta.db_table} WHERE id IN ({sql}) RETURNING id",  # noqa: S608
             params,
         )
         ids = [row[0] for row in cursor.fetchall()]
+        cursor.execute(
+            "WITH gone AS (DELETE FROM segments_membership WHERE customer_id = ANY(%s)"
+            " RETURNING segment_id)"
+            " UPDATE segments_segment s SET member_count = s.member_count - g.n"
+            " FROM (SELECT segment_id, count(*) AS n FROM gone GROUP BY segment_id) g"
+            " WHERE s.id = g.segment_id",
+            [ids],
+        )
         if ids and record:
             activity_record(
                 actor,

@@ -70,12 +70,14 @@ class Membership(models.Model):
     pk = models.CompositePrimaryKey("segment_id", "customer_id")
     # No index of their own: the key leads with the segment, membership_cust_segment_idx
     # serves "segments of a customer" (index-only, as incremental evaluation reads them) and
-    # the erasure cascade.
-    # No database constraint: a key check per inserted row cost ~10 µs, 1.6 of a 54,000-member
+    # the erasure (customers_erase).
+    # No database constraints: a key check per inserted row cost ~10 µs, 1.6 of a 54,000-member
     # build's 5.9 seconds of statement time went to the three per row. Every writer holds the
     # segment's advisory lock and its row (FOR KEY SHARE: lock_segments, _build_range) once
     # per transaction instead, and segment_delete locks the row, then deletes the memberships
-    # and the segment.
+    # and the segment. On the customer's side, every enter writes a segment-entered timeline
+    # event in the same statement, whose key check (at commit) fails if the customer was
+    # erased meanwhile, so the memberships roll back with it; customers_erase deletes them.
     segment = models.ForeignKey(
         Segment,
         on_delete=models.DO_NOTHING,
@@ -84,7 +86,11 @@ class Membership(models.Model):
         db_constraint=False,
     )
     customer = models.ForeignKey(
-        "customers.Customer", on_delete=models.DB_CASCADE, related_name="+", db_index=False
+        "customers.Customer",
+        on_delete=models.DO_NOTHING,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
     entered_at = models.DateTimeField(db_default=Now())
 

@@ -15,11 +15,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from django.db import connection
+from django.db import IntegrityError, connection
 from django.db.models import F
 
 from activity.services import Actor
 from customers.models import Customer
+from customers.services import customers_erase
 from events.models import Event, EventType
 from segments.fields import ChangeKind
 from segments.incremental import pending_drain, pending_mark
@@ -561,3 +562,41 @@ def test_deleting_a_segment_waits_for_an_open_evaluation_and_leaves_no_membershi
     # An evaluation that starts after the delete writes nothing for the segment.
     assert segment_evaluate(segment, ids, now=NOW).customer_ids == []
     assert not Membership.objects.filter(segment_id=segment_id).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("quiet_broker")
+def test_an_evaluation_that_adds_a_customer_erased_meanwhile_rolls_back_and_leaves_nothing():
+    # Memberships have no key constraint on the customer either: the segment-entered event
+    # written with each new membership has one, checked at commit. An erasure that ran while
+    # the evaluation was open makes that check fail, so the memberships roll back with it.
+    system_event_types()
+    people = customers(a="Oslo", b="Oslo", c="Lisbon")
+    segment = segment_new("Oslo", OSLO)
+    ids = [c.pk for c in people.values()]
+    written, erased = threading.Event(), threading.Event()
+
+    def pause_before_the_count(execute, sql, params, many, context):
+        if sql.startswith("UPDATE segments_segment s SET member_count"):
+            written.set()
+            assert erased.wait(timeout=30)
+        return execute(sql, params, many, context)
+
+    def evaluate():
+        with connection.execute_wrapper(pause_before_the_count):
+            return segment_evaluate(segment, ids, now=NOW)
+
+    def erase():
+        assert written.wait(timeout=30)
+        customers_erase(Customer.objects.filter(pk=people["a"].pk), ACTOR)
+        erased.set()
+
+    failed, _ = concurrency.race(evaluate, erase)
+
+    assert isinstance(failed, IntegrityError)
+    assert not Membership.objects.filter(segment_id=segment.pk).exists()
+    assert segment_evaluate(segment, ids, now=NOW).entered == [people["b"].pk]
+    rows = Membership.objects.filter(segment_id=segment.pk).values_list("customer_id", flat=True)
+    assert list(rows) == [people["b"].pk]
+    segment.refresh_from_db()
+    assert segment.member_count == 1
