@@ -143,13 +143,17 @@ def _update_sql() -> str:
                 f" ELSE c.{fields[DEVICE_SUMMARY]} END"
             )
     # Rows are locked in id order first, so two batches touching the same customers queue up
-    # instead of deadlocking. Built from the constant column registry above only.
+    # instead of deadlocking; only rows the batch moves forward, since the fields only ever
+    # move one way: a row with nothing newer now has nothing newer after a concurrent batch
+    # either (and a locked row that changed meanwhile is checked again). Built from the
+    # constant column registry above only.
     return f"""
 WITH v AS MATERIALIZED (
     SELECT * FROM jsonb_to_recordset(%s::jsonb) AS v({", ".join(record)})
 ), locked AS MATERIALIZED (
-    SELECT c.id FROM customers_customer c WHERE c.id IN (SELECT id FROM v)
-    ORDER BY c.id FOR NO KEY UPDATE
+    SELECT c.id FROM customers_customer c JOIN v ON v.id = c.id
+    WHERE {" OR ".join(changed)}
+    ORDER BY c.id FOR NO KEY UPDATE OF c
 )
 UPDATE customers_customer c SET {", ".join(sets)}
 FROM v JOIN locked USING (id)
