@@ -394,6 +394,12 @@ def remove_added_events(first_new_id: int) -> None:
     with connection.cursor() as cursor:
         cursor.execute("DELETE FROM events_event WHERE id >= %s", [first_new_id])
         deleted = cursor.rowcount
+        # Memberships keep no key constraint on the customer (customers_erase deletes them).
+        cursor.execute(
+            "DELETE FROM segments_membership WHERE customer_id IN (SELECT id FROM"
+            " customers_customer WHERE user_id LIKE %s)",
+            [NEW_EVENT_CUSTOMERS + "%"],
+        )
         cursor.execute(
             "DELETE FROM customers_customer WHERE user_id LIKE %s", [NEW_EVENT_CUSTOMERS + "%"]
         )
