@@ -396,12 +396,9 @@ def remove_added_events(first_new_id: int) -> None:
         deleted = cursor.rowcount
         # Memberships keep no key constraint on the customer (customers_erase deletes them).
         cursor.execute(
-            "DELETE FROM segments_membership WHERE customer_id IN (SELECT id FROM"
-            " customers_customer WHERE user_id LIKE %s)",
+            "WITH gone AS (DELETE FROM customers_customer WHERE user_id LIKE %s RETURNING id)"
+            " DELETE FROM segments_membership WHERE customer_id IN (SELECT id FROM gone)",
             [NEW_EVENT_CUSTOMERS + "%"],
-        )
-        cursor.execute(
-            "DELETE FROM customers_customer WHERE user_id LIKE %s", [NEW_EVENT_CUSTOMERS + "%"]
         )
     catalog_recount()
     with connection.cursor() as cursor:

@@ -524,6 +524,22 @@ def test_builds_of_two_segments_racing_an_evaluation_of_both_record_each_transit
         assert_consistent(segment)
 
 
+def evaluate_pausing(
+    segment: Segment, ids: list[int], written: threading.Event, pause: Callable[[], None]
+):
+    """segment_evaluate, pausing after it wrote the memberships and before it updates the
+    member count: sets ``written``, then calls ``pause``."""
+
+    def pause_before_the_count(execute, sql, params, many, context):
+        if sql.startswith("UPDATE segments_segment s SET member_count"):
+            written.set()
+            pause()
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(pause_before_the_count):
+        return segment_evaluate(segment, ids, now=NOW)
+
+
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("quiet_broker")
 def test_deleting_a_segment_waits_for_an_open_evaluation_and_leaves_no_membership_behind():
@@ -537,16 +553,12 @@ def test_deleting_a_segment_waits_for_an_open_evaluation_and_leaves_no_membershi
     ids = [c.pk for c in people.values()]
     written, order = threading.Event(), []
 
-    def pause_before_the_count(execute, sql, params, many, context):
-        if sql.startswith("UPDATE segments_segment s SET member_count"):
-            written.set()
-            time.sleep(0.5)  # the delete runs now, and must wait
-            order.append("evaluation")
-        return execute(sql, params, many, context)
+    def pause() -> None:
+        time.sleep(0.5)  # the delete runs now, and must wait
+        order.append("evaluation")
 
     def evaluate():
-        with connection.execute_wrapper(pause_before_the_count):
-            return segment_evaluate(segment, ids, now=NOW)
+        return evaluate_pausing(segment, ids, written, pause)
 
     def delete():
         assert written.wait(timeout=30)
@@ -576,15 +588,11 @@ def test_an_evaluation_that_adds_a_customer_erased_meanwhile_rolls_back_and_leav
     ids = [c.pk for c in people.values()]
     written, erased = threading.Event(), threading.Event()
 
-    def pause_before_the_count(execute, sql, params, many, context):
-        if sql.startswith("UPDATE segments_segment s SET member_count"):
-            written.set()
-            assert erased.wait(timeout=30)
-        return execute(sql, params, many, context)
+    def pause() -> None:
+        assert erased.wait(timeout=30)
 
     def evaluate():
-        with connection.execute_wrapper(pause_before_the_count):
-            return segment_evaluate(segment, ids, now=NOW)
+        return evaluate_pausing(segment, ids, written, pause)
 
     def erase():
         assert written.wait(timeout=30)
