@@ -161,13 +161,17 @@ class MergePlan:
         """  # noqa: S608 - as above
 
 
-# Rows of the file with a user ID that a later row repeats: the last row wins. One pass with a
-# window over the import's rows, then the superseded ones are updated through the primary key.
+# Rows of the file with a user ID that a later row repeats: the last row wins. The repeated
+# user IDs are found by hashing (a sort of a million user IDs in the database's collation took
+# 14 s), then only their earlier rows are updated; a file without repeats updates nothing.
 SUPERSEDE_SQL = """
-UPDATE imports_stagedrow r SET superseded_by = w.last
-FROM (
-    SELECT row_no, max(row_no) OVER (PARTITION BY user_id) AS last FROM imports_stagedrow
+WITH dup AS MATERIALIZED (
+    SELECT user_id, max(row_no) AS last FROM imports_stagedrow
     WHERE import_id = %(imp)s AND errors IS NULL
-) w
-WHERE r.import_id = %(imp)s AND r.row_no = w.row_no AND w.row_no < w.last
+    GROUP BY user_id HAVING count(*) > 1
+)
+UPDATE imports_stagedrow r SET superseded_by = dup.last
+FROM dup
+WHERE r.import_id = %(imp)s AND r.errors IS NULL AND r.user_id = dup.user_id
+  AND r.row_no < dup.last
 """

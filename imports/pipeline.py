@@ -41,6 +41,7 @@ from imports.models import Import, ImportPhase, ImportStatus, MergedChunk, Stage
 from imports.reader import Dialect, FileRejected, rows_read
 from imports.rows import MappingInvalid, columns_for
 from imports.stage_pool import BLOCK_ROWS, blocks_of, typed_blocks
+from imports.staging import staging_drop, staging_ensure
 from segments.fields import ChangeKind
 from segments.incremental import pending_mark
 from tags.models import Source
@@ -192,6 +193,7 @@ def _staging_checkpoint(imp: Import) -> None:
 
 
 def _stage(imp: Import, progress: Progress | None) -> None:
+    staging_ensure(imp.pk)
     mapping, specs = planned_fields(imp)
     columns_for(imp.headers, mapping, specs)  # a mapping that no longer fits fails here
     dialect = Dialect(imp.encoding, imp.delimiter)
@@ -225,6 +227,7 @@ def _stage(imp: Import, progress: Progress | None) -> None:
     with transaction.atomic(), connection.cursor() as cursor:
         _staging_checkpoint(imp)
         cursor.execute("ANALYZE imports_stagedrow")  # what follows plans on these statistics
+        cursor.execute("SET LOCAL work_mem = %s", [settings.SEGMENTS_WORK_MEM])
         cursor.execute(SUPERSEDE_SQL, {"imp": imp.pk})
         counts = StagedRow.objects.filter(import_id=imp.pk).aggregate(
             total=Count("row_no"),
@@ -433,10 +436,6 @@ def import_finish(imp: Import, status: str, message: str = "") -> None:
         row.message = message or row.message
         row.finished_at = timezone.now()
         row.save()
-        # Error rows stay for the report; the rest served their purpose.
-        StagedRow.objects.filter(
-            import_id=row.pk, errors__isnull=True, superseded_by__isnull=True
-        ).delete()
         if status in (ImportStatus.FAILED, ImportStatus.CANCELLED):
             created_tags_prune(row)
         if not row.dry_run:
@@ -457,7 +456,18 @@ def import_finish(imp: Import, status: str, message: str = "") -> None:
         imports_start_next()
         if not row.dry_run:  # a dry run's file waits for the import it previews
             transaction.on_commit(lambda: file_remove(row))
+        _staged_rows_release(row)  # last: dropping a partition locks the staging table
     imp.refresh_from_db()
+
+
+def _staged_rows_release(imp: Import) -> None:
+    """Error rows (and rows a later one superseded) stay for the report; the rest served their
+    purpose. Without any to keep, the import's partition goes whole."""
+    staged = StagedRow.objects.filter(import_id=imp.pk)
+    if staged.filter(Q(errors__isnull=False) | Q(superseded_by__isnull=False)).exists():
+        staged.filter(errors__isnull=True, superseded_by__isnull=True).delete()
+    else:
+        staging_drop(imp.pk)
 
 
 def file_remove(imp: Import) -> None:

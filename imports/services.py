@@ -15,7 +15,7 @@ from django.utils import timezone
 from activity.services import Actor, activity_record
 from customers.models import CustomField, CustomFieldType
 from imports.mapping import mapping_suggest
-from imports.models import Import, ImportPhase, ImportStatus, MergedChunk, StagedRow
+from imports.models import Import, ImportPhase, ImportStatus, MergedChunk
 from imports.pipeline import (
     file_remove,
     import_file,
@@ -25,6 +25,7 @@ from imports.pipeline import (
 )
 from imports.reader import FileRejected, dialect_detect, header_read, preview_rows, upload_store
 from imports.rows import MappingInvalid, columns_for
+from imports.staging import staging_drop
 from tags.services import TagInvalid, tag_name_clean
 from workbench.jobs import enqueue_on_commit
 
@@ -156,7 +157,7 @@ def import_start(*, imp: Import, actor: Actor, dry_run: bool = False) -> Import:
             raise ImportInvalid("This import has already started.")
         if not imp.file_path or not import_file(imp).is_file():
             raise ImportInvalid("The uploaded file is gone; upload it again.")
-        StagedRow.objects.filter(import_id=imp.pk).delete()
+        staging_drop(imp.pk)
         MergedChunk.objects.filter(import_id=imp.pk).delete()
         for name in (
             "staged_through",
@@ -195,7 +196,7 @@ def import_start(*, imp: Import, actor: Actor, dry_run: bool = False) -> Import:
 def import_discard(imp: Import) -> None:
     """Forget a draft that never ran (an upload whose mapping or options were refused)."""
     file_remove(imp)
-    StagedRow.objects.filter(import_id=imp.pk).delete()
+    staging_drop(imp.pk)
     imp.delete()
 
 

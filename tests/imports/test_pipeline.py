@@ -25,6 +25,7 @@ from imports.merge import MergePlan
 from imports.models import Import, ImportChange, ImportPhase, ImportStatus, StagedRow
 from imports.reader import FileRejected
 from imports.report import report_csv
+from imports.staging import staging_exists
 from segments.incremental import pending_drain
 from segments.membership import segment_build
 from segments.models import PendingCustomer, Transition
@@ -138,6 +139,20 @@ def test_a_file_without_problems_completes():
     assert (imp.status, imp.phase, imp.progress) == (ImportStatus.COMPLETED, "done", 100)
     assert_adds_up(imp, 2)
     assert (imp.created, imp.failed) == (2, 0)
+    assert not staging_exists(imp.pk)  # its partition of staged rows went with the finish
+
+
+def test_each_import_stages_into_its_own_partition_kept_only_for_its_failed_rows():
+    bad = make_import(csv_text("id,email", "a,nope", "b,b@x.io"), dry_run=True)
+    good = make_import(csv_text("id,email", "c,c@x.io"))
+    assert (staging_exists(bad.pk), staging_exists(good.pk)) == (True, False)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT tableoid::regclass::text, row_no FROM imports_stagedrow ORDER BY import_id"
+        )
+        assert cursor.fetchall() == [(f"imports_stagedrow_{bad.pk}", 2)]
+    services.import_start(imp=bad, actor=SYSTEM)  # the import after its dry run stages afresh
+    assert not staging_exists(bad.pk)
 
 
 def test_an_empty_cell_leaves_the_value_as_it_is(fields):

@@ -1,0 +1,47 @@
+"""Each import's staged rows live in their own partition of imports_stagedrow (LIST on
+import_id), made when staging starts and dropped when the import no longer needs them.
+
+Deleting a million staged rows left them dead in one shared table until a vacuum came by, and
+the next import scanned them all: an unchanged re-import right after an import spent 14 s of
+its 40 s reading dead rows. A dropped partition leaves nothing behind, and queries that name
+the import read only its own partition.
+
+A partition is made empty and attached (SHARE UPDATE EXCLUSIVE on the parent: other imports'
+rows go on being written meanwhile). Dropping one takes the parent's ACCESS EXCLUSIVE lock for
+the rest of the caller's transaction, so callers drop last, just before they commit.
+"""
+
+from __future__ import annotations
+
+from django.db import connection
+
+PARENT = "imports_stagedrow"
+
+
+def _name(import_id: int) -> str:
+    return f"{PARENT}_{int(import_id)}"
+
+
+def staging_exists(import_id: int) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [_name(import_id)])
+        return cursor.fetchone()[0]
+
+
+def staging_ensure(import_id: int) -> None:
+    """The import's partition, made if it is missing."""
+    if staging_exists(import_id):
+        return
+    name, key = _name(import_id), int(import_id)
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE TABLE IF NOT EXISTS {name} (LIKE {PARENT} INCLUDING ALL)")
+        # A matching check lets ATTACH skip its own scan of the (empty) table.
+        cursor.execute(f"ALTER TABLE {name} ADD CONSTRAINT {name}_key CHECK (import_id = {key})")
+        cursor.execute(f"ALTER TABLE {PARENT} ATTACH PARTITION {name} FOR VALUES IN ({key})")
+        cursor.execute(f"ALTER TABLE {name} DROP CONSTRAINT {name}_key")
+
+
+def staging_drop(import_id: int) -> None:
+    """Drop the import's staged rows, all of them."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {_name(import_id)}")
