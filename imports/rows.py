@@ -8,6 +8,7 @@ An empty cell means "no value given": it leaves the customer's value as it is.
 from __future__ import annotations
 
 import json
+import json.encoder
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -31,8 +32,9 @@ class Column:
     index: int
     header: str
     target: str  # "id", a standard field or "custom.<name>"
-    clean: Callable[[str], Any]
+    clean: Callable[[str], Any]  # memoised, for one value at a time
     custom: str | None = None  # the custom field's name, for "custom.<name>" targets
+    check: Callable[[str], Any] | None = None  # the same check without the memo
 
 
 def _memoised(clean: Callable[[str], Any]) -> Callable[[str], Any]:
@@ -95,7 +97,7 @@ def columns_for(
         else:
             raise MappingInvalid(f"Column “{header}”: {target!r} is not a field of this workspace.")
         custom_name = target[7:] if target.startswith("custom.") else None
-        columns.append(Column(index, header, target, _memoised(clean), custom_name))
+        columns.append(Column(index, header, target, _memoised(clean), custom_name, clean))
     if "id" not in seen:
         raise MappingInvalid("Map one column to the user ID (id); it is required.")
     return columns
@@ -144,6 +146,7 @@ def row_type(
     return StagedValues(user_id, vals, custom, errors)
 
 
+_json_string = json.encoder.c_encode_basestring or json.encoder.py_encode_basestring
 _UNPRINTABLE = re.compile("[\udc00-\udfff\x00]")
 # A user ID of a failed row goes into a text column as it was: no NUL, tab or line breaks.
 _UNSAFE_IN_COPY = re.compile("[\udc00-\udfff\x00\t\n\r]")
@@ -176,10 +179,109 @@ def copy_line(import_id: int, row_no: int, cells: Sequence[str], typed: StagedVa
     return f"{import_id}\t{row_no}\t{_copy_text(typed.user_id)}\t{vals}\t{custom}\t\\N\t\\N\n"
 
 
+def _json_value(value: Any) -> str:
+    """``json.dumps(value, ensure_ascii=False)``, quicker for the common types."""
+    if type(value) is str:
+        return _json_string(value)
+    if value is True or value is False or value is None:
+        return "true" if value else "false" if value is False else "null"
+    if type(value) is int:
+        return str(value)
+    return json.dumps(value, ensure_ascii=False)
+
+
+class _Failed:
+    """A cell's check failed (the row is then typed again by ``row_type`` for its messages)."""
+
+
+_FAILED = _Failed()
+
+
+class BlockTyper:
+    """Turns blocks of rows into COPY text column by column: each distinct value of a column
+    is checked once and becomes a ready-made JSON member (``"city": "Lisbon"``), so a row is
+    a join of strings rather than a loop over its cells. Rows that are not plain (a problem, a
+    wrong number of values, a cell that fails) go through ``row_type`` one by one, so their
+    messages are exactly the same; the text of the others is what ``copy_line`` makes.
+
+    A column's answers are kept from block to block while they are few (countries, plans,
+    booleans); a column of mostly different values (e-mail addresses) starts afresh."""
+
+    def __init__(self, import_id: int, width: int, columns: Sequence[Column]) -> None:
+        self.import_id = import_id
+        self.width = width
+        self.columns = list(columns)
+        self.user_id = next(c for c in self.columns if c.target == "id")
+        self.vals = [c for c in self.columns if c.target != "id" and c.custom is None]
+        self.custom = [c for c in self.columns if c.custom is not None]
+        self.memos: dict[int, dict[str, Any]] = {c.index: {} for c in self.columns}
+        self.keys = {
+            c.index: _copy_text(json.dumps(c.custom or c.target, ensure_ascii=False)) + ": "
+            for c in self.columns
+        }
+
+    def _answer(self, column: Column, value: str) -> Any:
+        """The user ID, or a JSON member ("" when the cell gives no value), or _FAILED."""
+        if column is not self.user_id and (not value or value.isspace()):
+            return ""
+        try:
+            typed = column.check(value)
+        except ValueError:
+            return _FAILED
+        if column is self.user_id:
+            return _copy_text(typed)
+        if column.custom is not None and typed is None:
+            return ""
+        return self.keys[column.index] + _copy_text(_json_value(typed))
+
+    def _answers(self, column: Column, rows: list[list[str]], failed: set[int]) -> list:
+        cells = [cells[column.index] for cells in rows]
+        memo = self.memos[column.index]
+        for value in set(cells).difference(memo):
+            memo[value] = self._answer(column, value)
+        answers = [memo[value] for value in cells]
+        if len(memo) > _MEMO_LIMIT or len(memo) > len(cells) // 2:
+            memo.clear()  # mostly different values: keeping them costs more than it saves
+        if _FAILED in answers:
+            failed.update(i for i, answer in enumerate(answers) if answer is _FAILED)
+        return answers
+
+    def _objects(self, answers: list[list], count: int, failed: set[int]) -> list[str]:
+        if not answers:
+            return ["{}"] * count
+        return [
+            "" if i in failed else "{" + ", ".join(filter(None, row)) + "}"
+            for i, row in enumerate(zip(*answers, strict=True))
+        ]
+
+    def text(self, rows: Sequence[tuple[int, list, str]]) -> str:
+        """A block of COPY text for (row number, cells, problem) rows."""
+        plain = [row for row in rows if not row[2] and len(row[1]) == self.width]
+        cells = [row[1] for row in plain]
+        failed: set[int] = set()
+        user_ids = self._answers(self.user_id, cells, failed)
+        vals = [self._answers(column, cells, failed) for column in self.vals]
+        custom = [self._answers(column, cells, failed) for column in self.custom]
+        vals_json = self._objects(vals, len(plain), failed)
+        custom_json = self._objects(custom, len(plain), failed)
+        imp = self.import_id
+        lines = [
+            f"{imp}\t{row[0]}\t{user_ids[i]}\t{vals_json[i]}\t{custom_json[i]}\t\\N\t\\N\n"
+            for i, row in enumerate(plain)
+            if i not in failed
+        ]
+        others = [row for i, row in enumerate(plain) if i in failed]
+        if len(plain) < len(rows):
+            others += [row for row in rows if row[2] or len(row[1]) != self.width]
+        lines.append(rows_typed(imp, self.width, self.columns, others))
+        return "".join(lines)
+
+
 def rows_typed(
     import_id: int, width: int, columns: Sequence[Column], rows: Sequence[tuple[int, list, str]]
 ) -> str:
-    """A block of COPY text for (row number, cells, problem) rows."""
+    """A block of COPY text for (row number, cells, problem) rows, one row at a time (the
+    reference for ``BlockTyper``)."""
     return "".join(
         copy_line(import_id, number, cells, row_type(cells, width, columns, problem))
         for number, cells, problem in rows

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 BLOCK_ROWS = 2000
 
 _columns: list[Any] = []
+_typer: Any = None
 
 
 @dataclass(frozen=True)
@@ -62,9 +63,12 @@ def _setup(headers: list[str], mapping: list[str], specs: list[tuple[str, str, s
 
 
 def _type_block(import_id: int, width: int, rows: list) -> str:
-    from imports.rows import rows_typed
+    from imports.rows import BlockTyper
 
-    return rows_typed(import_id, width, _columns, rows)
+    global _typer
+    if _typer is None:
+        _typer = BlockTyper(import_id, width, _columns)
+    return _typer.text(rows)
 
 
 def blocks_of(
@@ -91,13 +95,13 @@ def typed_blocks(
 ) -> Iterator[tuple[Done, str]]:
     """(what a block covered, its COPY text) in file order; ``processes`` ≤ 1 types them in
     this process."""
-    from imports.rows import columns_for, rows_typed
+    from imports.rows import BlockTyper, columns_for
 
     width = len(headers)
     if processes <= 1:
-        columns = columns_for(list(headers), list(mapping), specs)
+        typer = BlockTyper(import_id, width, columns_for(list(headers), list(mapping), specs))
         for block in blocks:
-            yield block.done, rows_typed(import_id, width, columns, block.rows)
+            yield block.done, typer.text(block.rows)
         return
     spec_list = [(s.name, s.type, s.label) for s in specs.values()]
     with ProcessPoolExecutor(
