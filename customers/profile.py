@@ -113,9 +113,80 @@ def _e164_valid(value: str) -> bool:
         phonenumberutil._test_number_length(stripped, metadata) not in _KEPT_WHOLE
     ):
         return False
-    return phonenumbers.is_valid_number(
-        phonenumbers.PhoneNumber(country_code=code, national_number=int(national))
-    )
+    return national_valid(code, national)
+
+
+_TYPE_DESCS = (
+    "premium_rate",
+    "toll_free",
+    "shared_cost",
+    "voip",
+    "personal_number",
+    "pager",
+    "uan",
+    "voicemail",
+    "fixed_line",
+    "mobile",
+)
+
+
+@cache
+def _known_pattern(region: str, code: int, length: int) -> re.Pattern | None:
+    """One pattern for "a number of this length has a known type in this region": the general
+    description and every type's pattern that admits the length, as phonenumbers checks them
+    one by one (``_number_type_helper``, ``_is_number_matching_desc``)."""
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region_or_calling_code(code, region)
+    general = metadata and metadata.general_desc
+
+    def admits(desc) -> bool:
+        return bool(
+            desc is not None
+            and desc.national_number_pattern
+            and (not desc.possible_length or length in desc.possible_length)
+        )
+
+    if not admits(general):
+        return None
+    types = [getattr(metadata, name) for name in _TYPE_DESCS]
+    alternatives = [d.national_number_pattern for d in types if admits(d)]
+    if not alternatives:
+        return None
+    either = "|".join(f"(?:{p})" for p in alternatives)
+    return re.compile(f"(?=(?:{general.national_number_pattern})\\Z)(?:{either})\\Z")
+
+
+def _type_known(region: str, code: int, national: str) -> bool:
+    pattern = _known_pattern(region, code, len(national))
+    return pattern is not None and pattern.match(national) is not None
+
+
+def national_valid(code: int, national: str) -> bool:
+    """``phonenumbers.is_valid_number`` for country code ``code`` and a national number without
+    leading zeros, with one regular expression per region and length instead of one per number
+    type (~3x quicker; a property test holds it to phonenumbers)."""
+    regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(code)
+    if not regions:
+        return False
+    region = regions[0] if len(regions) == 1 else None
+    if region is None:  # phonenumbers' _region_code_for_number_from_list
+        for candidate in regions:
+            metadata = phonenumbers.PhoneMetadata.metadata_for_region(candidate.upper(), None)
+            if metadata is None:
+                continue
+            if metadata.leading_digits is not None:
+                if re.match(metadata.leading_digits, national):
+                    region = candidate
+                    break
+            elif _type_known(candidate.upper(), code, national):
+                region = candidate
+                break
+        if region is None:
+            return False
+    if region != phonenumbers.REGION_CODE_FOR_NON_GEO_ENTITY and (
+        code != phonenumbers.country_code_for_valid_region(region)
+    ):
+        return False
+    return _type_known(region.upper(), code, national)
 
 
 def clean_phone(value: Any) -> str:

@@ -215,6 +215,7 @@ class BlockTyper:
         self.vals = [c for c in self.columns if c.target != "id" and c.custom is None]
         self.custom = [c for c in self.columns if c.custom is not None]
         self.memos: dict[int, dict[str, Any]] = {c.index: {} for c in self.columns}
+        self.bad_seen: set[str] = set()  # values some column refused, kept in its memo
         self.keys = {
             c.index: _copy_text(json.dumps(c.custom or c.target, ensure_ascii=False)) + ": "
             for c in self.columns
@@ -234,16 +235,19 @@ class BlockTyper:
             return ""
         return self.keys[column.index] + _copy_text(_json_value(typed))
 
-    def _answers(self, column: Column, rows: list[list[str]], failed: set[int]) -> list:
-        cells = [cells[column.index] for cells in rows]
+    def _answers(self, column: Column, cells: tuple[str, ...], failed: set[int]) -> list:
         memo = self.memos[column.index]
-        for value in set(cells).difference(memo):
-            memo[value] = self._answer(column, value)
-        answers = [memo[value] for value in cells]
+        distinct = set(cells)
+        bad = False
+        for value in distinct.difference(memo):
+            answer = memo[value] = self._answer(column, value)
+            bad = bad or answer is _FAILED
+        answers = list(map(memo.__getitem__, cells))
+        if bad or any(memo[value] is _FAILED for value in distinct if value in self.bad_seen):
+            failed.update(i for i, answer in enumerate(answers) if answer is _FAILED)
+            self.bad_seen.update(v for v in distinct if memo[v] is _FAILED)
         if len(memo) > _MEMO_LIMIT or len(memo) > len(cells) // 2:
             memo.clear()  # mostly different values: keeping them costs more than it saves
-        if _FAILED in answers:
-            failed.update(i for i, answer in enumerate(answers) if answer is _FAILED)
         return answers
 
     def _objects(self, answers: list[list], count: int, failed: set[int]) -> list[str]:
@@ -257,11 +261,11 @@ class BlockTyper:
     def text(self, rows: Sequence[tuple[int, list, str]]) -> str:
         """A block of COPY text for (row number, cells, problem) rows."""
         plain = [row for row in rows if not row[2] and len(row[1]) == self.width]
-        cells = [row[1] for row in plain]
+        by_column = list(zip(*(row[1] for row in plain), strict=True)) or [()] * self.width
         failed: set[int] = set()
-        user_ids = self._answers(self.user_id, cells, failed)
-        vals = [self._answers(column, cells, failed) for column in self.vals]
-        custom = [self._answers(column, cells, failed) for column in self.custom]
+        user_ids = self._answers(self.user_id, by_column[self.user_id.index], failed)
+        vals = [self._answers(c, by_column[c.index], failed) for c in self.vals]
+        custom = [self._answers(c, by_column[c.index], failed) for c in self.custom]
         vals_json = self._objects(vals, len(plain), failed)
         custom_json = self._objects(custom, len(plain), failed)
         imp = self.import_id

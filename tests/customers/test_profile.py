@@ -279,3 +279,73 @@ def test_the_e164_shortcut_is_taken_for_everyday_numbers():
     from customers.profile import _e164_valid
 
     assert all(_e164_valid(v) for v in ("+4915123456789", "+447911123456", "+12025550123"))
+
+
+def _valid_by_phonenumbers(code: int, national: str) -> bool:
+    import phonenumbers
+
+    number = phonenumbers.PhoneNumber(country_code=code, national_number=int(national))
+    return phonenumbers.is_valid_number(number)
+
+
+def _calling_codes() -> list[int]:
+    import phonenumbers
+
+    return sorted(phonenumbers.COUNTRY_CODE_TO_REGION_CODE)
+
+
+def _examples() -> list[tuple[int, str]]:
+    import phonenumbers
+
+    found = []
+    for region in sorted(phonenumbers.SUPPORTED_REGIONS):
+        for kind in phonenumbers.PhoneNumberType.values():
+            example = phonenumbers.example_number_for_type(region, kind)
+            if example is not None and not example.italian_leading_zero:
+                found.append((example.country_code, str(example.national_number)))
+    return sorted(set(found))
+
+
+@st.composite
+def _near_examples(draw) -> tuple[int, str]:
+    """A region's example number with some of its digits changed, some added or dropped: valid
+    and invalid numbers close to the patterns."""
+    code, national = draw(st.sampled_from(_examples()))
+    keep = draw(st.integers(1, len(national)))
+    tail = draw(st.from_regex(r"[0-9]{0,4}", fullmatch=True))
+    return code, national[:keep] + tail
+
+
+@settings(max_examples=1500, deadline=None)
+@given(
+    number=_near_examples()
+    | st.tuples(
+        st.sampled_from(_calling_codes()) | st.integers(1, 999),
+        st.from_regex(r"[1-9][0-9]{1,14}", fullmatch=True),
+    )
+)
+def test_national_valid_is_phonenumbers_is_valid_number(number):
+    """The one-pattern-per-length check answers exactly as phonenumbers does, for every
+    calling code (shared ones such as +1 and +7 included), near its example numbers and for
+    any digits."""
+    from customers.profile import national_valid
+
+    code, national = number
+    assert national_valid(code, national) == _valid_by_phonenumbers(code, national)
+
+
+def test_national_valid_takes_every_regions_example_numbers():
+    import phonenumbers
+
+    from customers.profile import national_valid
+
+    checked = 0
+    for region in phonenumbers.SUPPORTED_REGIONS:
+        for kind in (phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE):
+            example = phonenumbers.example_number_for_type(region, kind)
+            if example is None or example.italian_leading_zero:
+                continue
+            national = str(example.national_number)
+            assert national_valid(example.country_code, national), (region, kind, national)
+            checked += 1
+    assert checked > 400
