@@ -215,7 +215,7 @@ class BlockTyper:
         self.vals = [c for c in self.columns if c.target != "id" and c.custom is None]
         self.custom = [c for c in self.columns if c.custom is not None]
         self.memos: dict[int, dict[str, Any]] = {c.index: {} for c in self.columns}
-        self.bad_seen: set[str] = set()  # values some column refused, kept in its memo
+        self.refused: dict[int, set[str]] = {c.index: set() for c in self.columns}  # in memos
         self.keys = {
             c.index: _copy_text(json.dumps(c.custom or c.target, ensure_ascii=False)) + ": "
             for c in self.columns
@@ -236,18 +236,18 @@ class BlockTyper:
         return self.keys[column.index] + _copy_text(_json_value(typed))
 
     def _answers(self, column: Column, cells: tuple[str, ...], failed: set[int]) -> list:
-        memo = self.memos[column.index]
+        """The column's answer for each cell; adds the rows whose cell failed to ``failed``."""
+        memo, refused = self.memos[column.index], self.refused[column.index]
         distinct = set(cells)
-        bad = False
         for value in distinct.difference(memo):
-            answer = memo[value] = self._answer(column, value)
-            bad = bad or answer is _FAILED
+            if (memo.setdefault(value, self._answer(column, value))) is _FAILED:
+                refused.add(value)
         answers = list(map(memo.__getitem__, cells))
-        if bad or any(memo[value] is _FAILED for value in distinct if value in self.bad_seen):
+        if not refused.isdisjoint(distinct):
             failed.update(i for i, answer in enumerate(answers) if answer is _FAILED)
-            self.bad_seen.update(v for v in distinct if memo[v] is _FAILED)
         if len(memo) > _MEMO_LIMIT or len(memo) > len(cells) // 2:
             memo.clear()  # mostly different values: keeping them costs more than it saves
+            refused.clear()
         return answers
 
     def _objects(self, answers: list[list], count: int, failed: set[int]) -> list[str]:
