@@ -40,7 +40,7 @@ from imports.merge import SUPERSEDE_SQL, MergePlan
 from imports.models import Import, ImportPhase, ImportStatus, MergedChunk, StagedRow
 from imports.reader import Dialect, FileRejected, rows_read
 from imports.rows import MappingInvalid, columns_for
-from imports.stage_pool import BLOCK_ROWS, blocks_of, typed_blocks
+from imports.stage_pool import BLOCK_ROWS, blocks_of, typed_blocks, typed_file
 from imports.staging import staging_drop, staging_ensure
 from segments.fields import ChangeKind
 from segments.incremental import pending_mark
@@ -198,20 +198,31 @@ def _stage(imp: Import, progress: Progress | None) -> None:
     columns_for(imp.headers, mapping, specs)  # a mapping that no longer fits fails here
     dialect = Dialect(imp.encoding, imp.delimiter)
     resume_after = imp.staged_through
-    rows = (
-        (row.number, row.cells, row.problem)
-        for row in rows_read(import_file(imp), dialect)
-        if row.number > resume_after
-    )
     big = imp.rows_estimate - imp.rows_read >= settings.IMPORTS_PARALLEL_FROM_ROWS
-    typed = typed_blocks(
-        imp.pk,
-        imp.headers,
-        mapping,
-        specs,
-        blocks_of(rows, min(BLOCK_ROWS, settings.IMPORTS_CHUNK_ROWS)),  # never across checkpoints
-        processes=settings.IMPORTS_STAGE_PROCESSES if big else 1,
-    )
+    if big and settings.IMPORTS_STAGE_PROCESSES > 1:
+        typed = typed_file(
+            imp.pk,
+            imp.headers,
+            mapping,
+            specs,
+            import_file(imp),
+            dialect,
+            after=resume_after,
+            processes=settings.IMPORTS_STAGE_PROCESSES,
+        )
+    else:
+        rows = (
+            (row.number, row.cells, row.problem)
+            for row in rows_read(import_file(imp), dialect)
+            if row.number > resume_after
+        )
+        typed = typed_blocks(
+            imp.pk,
+            imp.headers,
+            mapping,
+            specs,
+            blocks_of(rows, min(BLOCK_ROWS, settings.IMPORTS_CHUNK_ROWS)),  # one checkpoint each
+        )
     chunk: list[str] = []
     count, last = 0, imp.staged_through
     for done, text in typed:

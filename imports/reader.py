@@ -20,7 +20,7 @@ import io
 import os
 import re
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
@@ -421,32 +421,130 @@ def rows_read(path: Path, dialect: Dialect) -> Iterator[Row]:
     """The data rows after the header, streamed. Blank rows are skipped (their numbers are
     used up). FileRejected for an unclosed quote at the end or an over-long value."""
     with _text_open(path, dialect) as stream:
-        reader = _csv_reader(stream, dialect)
         errors_before = _decode_errors.count
-        number = 0
-        while True:
-            try:
-                for cells in reader:
-                    number += 1
-                    if number == 1 or not any(cells):
-                        continue
-                    # Cheap in the common case: look for surrogates only once the decoder has
-                    # met a bad byte (it decodes ahead of the rows csv hands out).
-                    # Every supported codec can fail (even cp1252, on 0x81 and a few others).
-                    if _decode_errors.count != errors_before and _UNDECODABLE.search(
-                        "".join(cells)
-                    ):
-                        yield Row(number, cells, _undecodable(dialect, number))
-                    else:
-                        yield Row(number, cells)
-                return
-            except csv.Error as exc:
-                number += 1
-                problem = _csv_problem(exc, number)
-                if number > 1:
-                    yield Row(number, [], problem)
+        # Cheap in the common case: look for surrogates only once the decoder has met a bad
+        # byte (it decodes ahead of the rows csv hands out). Every supported codec can fail
+        # (even cp1252, on 0x81 and a few others).
+        yield from _records(
+            _csv_reader(stream, dialect),
+            dialect,
+            _Count(0),
+            undecodable=lambda: _decode_errors.count != errors_before,
+        )
+
+
+@dataclass
+class _Count:
+    records: int  # the number of the last record read (row 1 is the header)
+
+
+def _records(
+    reader: Iterator[list[str]], dialect: Dialect, count: _Count, undecodable: Callable[[], bool]
+) -> Iterator[Row]:
+    """The data rows of ``reader``, numbered on from ``count`` (which they advance)."""
+    while True:
+        try:
+            for cells in reader:
+                count.records += 1
+                number = count.records
+                if number == 1 or not any(cells):
+                    continue
+                if undecodable() and _UNDECODABLE.search("".join(cells)):
+                    yield Row(number, cells, _undecodable(dialect, number))
                 else:
-                    raise FileRejected(problem) from None
+                    yield Row(number, cells)
+            return
+        except csv.Error as exc:
+            count.records += 1
+            number = count.records
+            problem = _csv_problem(exc, number)
+            if number > 1:
+                yield Row(number, [], problem)
+            else:
+                raise FileRejected(problem) from None
+
+
+# --- the rows as pieces of text, to be read on several cores ---------------------------------
+
+TEXT_CHUNK_CHARS = 512 * 1024
+_MAX_UNCUT_CHARS = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class TextChunk:
+    """Whole records of the file, in order: ``records`` of them (blank ones and the header
+    included), the first being row ``first``."""
+
+    text: str
+    first: int
+    records: int
+
+    @property
+    def last(self) -> int:
+        return self.first + self.records - 1
+
+
+class Uncuttable(Exception):
+    """No record ended where one was expected: rows from ``first`` on must be read in order."""
+
+    def __init__(self, first: int) -> None:
+        super().__init__(first)
+        self.first = first
+
+
+def _record_ends(text: str, quote: str) -> int:
+    """How many records end in ``text`` (which starts where one starts): the line breaks
+    outside quotes, \\n, \\r or \\r\\n each, as csv reads them."""
+    outside = "".join(text.split(quote)[::2])  # quotes inside a quoted value come in pairs
+    return outside.count("\n") + outside.count("\r") - outside.count("\r\n")
+
+
+def _last_record_end(text: str, quote: str) -> int:
+    """Where the last record that ends with \\n in ``text`` ends; 0 when none does. A line
+    break ends a record when an even number of quotes comes before it."""
+    end = text.rfind("\n") + 1
+    while end and text.count(quote, 0, end) % 2:
+        end = text.rfind("\n", 0, end - 1) + 1
+    return end
+
+
+def text_chunks(path: Path, dialect: Dialect, size: int = TEXT_CHUNK_CHARS) -> Iterator[TextChunk]:
+    """The file (its header included) as pieces of whole records, in order. The pieces are
+    cut by counting quotes, which a quote inside an unquoted value (a"b) throws off:
+    ``chunk_rows`` then finds another number of records than the piece claims. Uncuttable
+    when no record ends within 16 MB (an unclosed quote, or a file that ends lines with \\r
+    alone)."""
+    quote = dialect.quotechar
+    with _text_open(path, dialect) as stream:
+        buffer, first = "", 1
+        while more := stream.read(size):
+            buffer += more
+            end = _last_record_end(buffer, quote)
+            if not end:
+                if len(buffer) > _MAX_UNCUT_CHARS:
+                    raise Uncuttable(first)
+                continue
+            records = _record_ends(buffer[:end], quote)
+            yield TextChunk(buffer[:end], first, records)
+            buffer, first = buffer[end:], first + records
+        if buffer:  # the last record may end without a line break
+            records = _record_ends(buffer, quote) + (not buffer.endswith(("\n", "\r")))
+            yield TextChunk(buffer, first, records)
+
+
+def chunk_rows(chunk: TextChunk, dialect: Dialect) -> list[Row] | None:
+    """The piece's rows, exactly as ``rows_read`` reads them. None when csv reads another
+    number of records in it than the cut counted, or a problem that stops the file (an
+    unclosed quote at its end, an over-long value): the caller then reads in order from the
+    piece's first row, and so gets the right rows or the right message."""
+    undecodable = _UNDECODABLE.search(chunk.text) is not None
+    count = _Count(chunk.first - 1)
+    reader = _csv_reader(io.StringIO(chunk.text, newline=""), dialect)
+    try:
+        rows = list(_records(reader, dialect, count, undecodable=lambda: undecodable))
+    except FileRejected:
+        return None
+    return rows if count.records == chunk.last else None
 
 
 def _displayable(cell: str) -> str:

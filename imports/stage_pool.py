@@ -14,13 +14,16 @@ from __future__ import annotations
 
 import multiprocessing
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from customers.custom_fields import CustomFieldSpec
+    from imports.reader import Dialect, TextChunk
 
 # This module is what a pool process unpickles before Django is set up, so nothing that
 # touches models is imported at the top.
@@ -62,13 +65,30 @@ def _setup(headers: list[str], mapping: list[str], specs: list[tuple[str, str, s
     _columns = columns_for(headers, mapping, {n: CustomFieldSpec(n, t, lbl) for n, t, lbl in specs})
 
 
-def _type_block(import_id: int, width: int, rows: list) -> str:
+def _typer_for(import_id: int, width: int) -> Any:
     from imports.rows import BlockTyper
 
     global _typer
     if _typer is None:
         _typer = BlockTyper(import_id, width, _columns)
-    return _typer.text(rows)
+    return _typer
+
+
+def _type_block(import_id: int, width: int, rows: list) -> str:
+    return _typer_for(import_id, width).text(rows)
+
+
+def _type_chunk(
+    import_id: int, width: int, chunk: TextChunk, dialect: Dialect, after: int
+) -> tuple[Done, str] | None:
+    """Read and type a piece of the file; None when it must be read in order instead."""
+    from imports.reader import chunk_rows
+
+    rows = chunk_rows(chunk, dialect)
+    if rows is None:
+        return None
+    rows = [(r.number, r.cells, r.problem) for r in rows if r.number > after]
+    return Done(len(rows), chunk.last), _typer_for(import_id, width).text(rows)
 
 
 def blocks_of(
@@ -90,32 +110,91 @@ def typed_blocks(
     mapping: Sequence[str],
     specs: dict[str, CustomFieldSpec],
     blocks: Iterable[Block],
-    *,
-    processes: int,
 ) -> Iterator[tuple[Done, str]]:
-    """(what a block covered, its COPY text) in file order; ``processes`` ≤ 1 types them in
-    this process."""
+    """(what a block covered, its COPY text) in file order, typed in this process."""
     from imports.rows import BlockTyper, columns_for
 
-    width = len(headers)
-    if processes <= 1:
-        typer = BlockTyper(import_id, width, columns_for(list(headers), list(mapping), specs))
-        for block in blocks:
-            yield block.done, typer.text(block.rows)
-        return
+    typer = BlockTyper(import_id, len(headers), columns_for(list(headers), list(mapping), specs))
+    for block in blocks:
+        yield block.done, typer.text(block.rows)
+
+
+def _pool(
+    headers: Sequence[str], mapping: Sequence[str], specs: dict[str, CustomFieldSpec], size: int
+) -> ProcessPoolExecutor:
     spec_list = [(s.name, s.type, s.label) for s in specs.values()]
-    with ProcessPoolExecutor(
-        max_workers=processes,
+    return ProcessPoolExecutor(
+        max_workers=size,
         mp_context=multiprocessing.get_context("spawn"),
         initializer=_setup,
         initargs=(list(headers), list(mapping), spec_list),
-    ) as pool:
-        pending: deque[tuple[Done, Future[str]]] = deque()
-        for block in blocks:
-            pending.append((block.done, pool.submit(_type_block, import_id, width, block.rows)))
-            if len(pending) >= processes * 4:  # enough queued to cover a COPY and commit
-                done, future = pending.popleft()
-                yield done, future.result()
+    )
+
+
+def _in_order(
+    jobs: Iterable[tuple[Any, Callable[[], Future]]], window: int
+) -> Iterator[tuple[Any, Any]]:
+    """(key, result) of each job in submission order, with ``window`` jobs in flight, so that
+    memory stays flat. The caller may stop at any point; jobs not yet consumed are cancelled."""
+    pending: deque[tuple[Any, Future]] = deque()
+    try:
+        for key, submit in jobs:
+            pending.append((key, submit()))
+            if len(pending) >= window:
+                key, future = pending.popleft()
+                yield key, future.result()
         while pending:
-            done, future = pending.popleft()
-            yield done, future.result()
+            key, future = pending.popleft()
+            yield key, future.result()
+    finally:
+        for _, future in pending:
+            future.cancel()
+
+
+def typed_file(
+    import_id: int,
+    headers: Sequence[str],
+    mapping: Sequence[str],
+    specs: dict[str, CustomFieldSpec],
+    path: Path,
+    dialect: Dialect,
+    *,
+    after: int,
+    processes: int,
+) -> Iterator[tuple[Done, str]]:
+    """(what was covered, COPY text) for the file's rows after row ``after``, in file order,
+    read and typed by ``processes`` processes: the file goes to them as pieces of text cut at
+    record ends (imports/reader.py ``text_chunks``), so this process only decodes and cuts.
+    A piece its reader finds cut wrongly, and everything after it, is read in order here and
+    typed in the pool a block at a time, as small files are."""
+    from imports.reader import Uncuttable, rows_read, text_chunks
+
+    width = len(headers)
+    window = processes * 4  # enough queued to cover a COPY and commit
+    with _pool(headers, mapping, specs, processes) as pool:
+        chunks = (c for c in text_chunks(path, dialect) if c.last > after)
+        jobs = (
+            (c.first, lambda c=c: pool.submit(_type_chunk, import_id, width, c, dialect, after))
+            for c in chunks
+        )
+        resume_at = None
+        try:
+            for first, result in _in_order(jobs, window):
+                if result is None:
+                    resume_at = first
+                    break
+                yield result
+        except Uncuttable as exc:
+            resume_at = exc.first
+        if resume_at is None:
+            return
+        rows = (
+            (row.number, row.cells, row.problem)
+            for row in rows_read(path, dialect)
+            if row.number >= resume_at and row.number > after
+        )
+        blocks = (
+            (block.done, lambda b=block: pool.submit(_type_block, import_id, width, b.rows))
+            for block in blocks_of(rows)
+        )
+        yield from _in_order(blocks, window)
