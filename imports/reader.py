@@ -508,13 +508,13 @@ def _last_record_end(text: str, quote: str) -> int:
     return end
 
 
-def text_chunks(path: Path, dialect: Dialect, size: int = TEXT_CHUNK_CHARS) -> Iterator[TextChunk]:
+def text_chunks(path: Path, dialect: Dialect, size: int | None = None) -> Iterator[TextChunk]:
     """The file (its header included) as pieces of whole records, in order. The pieces are
     cut by counting quotes, which a quote inside an unquoted value (a"b) throws off:
     ``chunk_rows`` then finds another number of records than the piece claims. Uncuttable
     when no record ends within 16 MB (an unclosed quote, or a file that ends lines with \\r
     alone)."""
-    quote = dialect.quotechar
+    quote, size = dialect.quotechar, size or TEXT_CHUNK_CHARS
     with _text_open(path, dialect) as stream:
         buffer, first = "", 1
         while more := stream.read(size):

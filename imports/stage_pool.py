@@ -1,10 +1,10 @@
 """Validating a big file's rows on several cores.
 
-Checking a row is pure Python (phone numbers and e-mail addresses are most of it, ~50 µs a
-row), so one process is the limit of a large import's first phase. Rows go in blocks to a pool
-of processes that turn them into COPY text; the importing process reads the file and sends
-the text to PostgreSQL meanwhile. Blocks come back in file order, and only a few are in flight,
-so memory stays flat however large the file.
+Reading and checking rows is pure Python (~20 µs a row), so one process is the limit of a
+large import's first phase. Pieces of the file go to a pool of processes that read them and
+turn their rows into COPY text; the importing process cuts the file and sends the text to
+PostgreSQL meanwhile. Results come back in file order, and only a few are in flight, so
+memory stays flat however large the file.
 
 Processes are spawned (not forked: a Dramatiq worker has threads) and set up Django once; no
 database connection is opened in them.
@@ -165,8 +165,8 @@ def typed_file(
     """(what was covered, COPY text) for the file's rows after row ``after``, in file order,
     read and typed by ``processes`` processes: the file goes to them as pieces of text cut at
     record ends (imports/reader.py ``text_chunks``), so this process only decodes and cuts.
-    A piece its reader finds cut wrongly, and everything after it, is read in order here and
-    typed in the pool a block at a time, as small files are."""
+    From the first piece its reader finds cut wrongly (or that cannot be cut), the rest of the
+    file is read in order here and typed in the pool a block at a time."""
     from imports.reader import Uncuttable, rows_read, text_chunks
 
     width = len(headers)
@@ -177,21 +177,21 @@ def typed_file(
             (c.first, lambda c=c: pool.submit(_type_chunk, import_id, width, c, dialect, after))
             for c in chunks
         )
-        resume_at = None
+        first_left = 1  # the first row not handed out yet
         try:
-            for first, result in _in_order(jobs, window):
+            for _, result in _in_order(jobs, window):
                 if result is None:
-                    resume_at = first
                     break
                 yield result
-        except Uncuttable as exc:
-            resume_at = exc.first
-        if resume_at is None:
-            return
+                first_left = result[0].last + 1
+            else:
+                return
+        except Uncuttable:
+            pass
         rows = (
             (row.number, row.cells, row.problem)
             for row in rows_read(path, dialect)
-            if row.number >= resume_at and row.number > after
+            if row.number >= first_left and row.number > after
         )
         blocks = (
             (block.done, lambda b=block: pool.submit(_type_block, import_id, width, b.rows))

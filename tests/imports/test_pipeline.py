@@ -718,6 +718,34 @@ def test_rows_checked_in_a_process_pool_stage_exactly_as_in_process(settings):
     assert state(imp) == expected
 
 
+@pytest.mark.parametrize(
+    "data",
+    [
+        # A quote inside an unquoted value (row 7) throws off the count of quotes the pieces
+        # are cut by: from that piece on the file is read in order.
+        TWENTY.replace("Name 6,", 'Name "6,'),
+        # Lines ended by CR alone: no piece can be cut at a line feed.
+        TWENTY.replace("\n", "\r"),
+    ],
+    ids=["quote-in-unquoted-value", "cr-line-ends"],
+)
+def test_a_file_the_pool_cannot_cut_stages_as_read_in_order(settings, monkeypatch, data):
+    from imports import reader
+
+    monkeypatch.setattr(reader, "TEXT_CHUNK_CHARS", 40)  # pieces of a row or two
+    monkeypatch.setattr(reader, "_MAX_UNCUT_CHARS", 100)
+    seed()
+    with transaction.atomic():
+        expected = state(make_import(data, tags=["Batch"]))
+        transaction.set_rollback(True)
+    settings.IMPORTS_PARALLEL_FROM_ROWS = 0
+    settings.IMPORTS_STAGE_PROCESSES = 2
+    settings.IMPORTS_MERGE_CONNECTIONS = 1
+    imp = make_import(data, tags=["Batch"])
+    assert state(imp) == expected
+    assert imp.failed >= 2  # the repeated and the malformed rows, as read in order
+
+
 @pytest.mark.django_db(transaction=True)
 def test_chunks_merged_on_two_connections_give_the_sequential_result(settings):
     """Big imports merge chunks on several connections; the outcome is the same, and a
