@@ -54,14 +54,21 @@ def custom_field_name_for(label: str, taken: set[str]) -> str:
     return name
 
 
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _day(value: str) -> date:
+    """The day a stripped "YYYY-MM-DD" names, or ValueError."""
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"“{value}” is not a date; there is no such day.") from None
+
+
 def _parse_datetime(value: str) -> datetime:
     value = value.strip()
-    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-        try:
-            day = date.fromisoformat(value)
-        except ValueError:
-            raise ValueError(f"“{value}” is not a date; there is no such day.") from None
-        return datetime.combine(day, datetime.min.time(), tzinfo=UTC)
+    if _DAY.fullmatch(value):
+        return datetime.combine(_day(value), datetime.min.time(), tzinfo=UTC)
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
@@ -96,6 +103,10 @@ def coerce_custom_value(field_type: str, value: Any, *, lenient: bool = False) -
             raise ValueError(f"At most {TEXT_MAX} characters (got {len(value)}).")
         return value
     if field_type == CustomFieldType.NUMBER:
+        if lenient and isinstance(value, str):
+            plain = value.strip()
+            if plain.isascii() and plain.isdigit() and len(plain) <= 15:
+                return int(plain)  # the common spelling, without Decimal (imports check millions)
         if isinstance(value, bool):
             raise ValueError("Must be a number, not true/false.")
         if isinstance(value, str) and lenient:
@@ -129,6 +140,10 @@ def coerce_custom_value(field_type: str, value: Any, *, lenient: bool = False) -
         elif isinstance(value, date):
             moment = datetime.combine(value, datetime.min.time(), tzinfo=UTC)
         elif isinstance(value, str):
+            day = value.strip()
+            if _DAY.fullmatch(day):  # a plain day is stored as its midnight in UTC
+                _day(day)
+                return f"{day}T00:00:00Z"
             moment = _parse_datetime(value)
         else:
             raise ValueError("Must be an ISO-8601 date string.")

@@ -349,3 +349,43 @@ def test_national_valid_takes_every_regions_example_numbers():
             assert national_valid(example.country_code, national), (region, kind, national)
             checked += 1
     assert checked > 400
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.from_regex(
+        r"\s?(\d{1,17}|\d{4}-\d{2}-\d{2}|-?\d{1,3}\.\d{0,2}|[²٣0-9]{1,3})\s?", fullmatch=True
+    )
+)
+def test_plain_numbers_and_days_read_as_the_general_parsers_read_them(text):
+    """The shortcuts for "8387" and "1990-10-26" give exactly what the Decimal and datetime
+    paths give, refusals included."""
+    from datetime import UTC, date, datetime
+    from decimal import Decimal, InvalidOperation
+
+    from customers.custom_fields import NUMBER_LIMIT, format_date_value
+
+    def number(value):
+        try:
+            d = Decimal(value.strip().replace(" ", ""))
+        except InvalidOperation:
+            return "refused"
+        n = int(d) if d == d.to_integral_value() else float(d)
+        return n if abs(n) < NUMBER_LIMIT else "refused"
+
+    def day(value):
+        try:
+            d = date.fromisoformat(value.strip())
+        except ValueError:
+            return "refused"
+        return format_date_value(datetime.combine(d, datetime.min.time(), tzinfo=UTC))
+
+    def got(type_):
+        try:
+            return coerce_custom_value(type_, text, lenient=True)
+        except ValueError:
+            return "refused"
+
+    assert got("number") == number(text)
+    if "-" in text.strip()[1:]:
+        assert got("date") == day(text)
