@@ -52,10 +52,13 @@ def pending_mark(customer_ids: Sequence[int], kinds: int | Sequence[int]) -> Non
         return
     per_customer = [kinds] * len(customer_ids) if isinstance(kinds, int) else list(kinds)
     with connection.cursor() as cursor:
-        # Sorted, so two writers marking overlapping sets lock the rows in the same order.
+        # Sorted, so two writers marking overlapping sets lock the rows in the same order. One
+        # sequence number for the whole statement (nextval a row cost ~2.7 µs): the drain only
+        # needs a later mark of a customer to carry a larger number than the one it read.
         cursor.execute(
-            "INSERT INTO segments_pendingcustomer (customer_id, kinds, seq, marked_at)"
-            " SELECT id, k, nextval('segments_pending_seq'), now() FROM ("
+            "WITH s AS MATERIALIZED (SELECT nextval('segments_pending_seq') AS seq)"
+            " INSERT INTO segments_pendingcustomer (customer_id, kinds, seq, marked_at)"
+            " SELECT id, k, s.seq, now() FROM s, ("
             "   SELECT id, bit_or(k) AS k FROM unnest(%s::bigint[], %s::int[]) AS x(id, k)"
             "   GROUP BY id ORDER BY id) ids"
             " ON CONFLICT (customer_id) DO UPDATE"
