@@ -28,7 +28,7 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 from psycopg import errors as pg_errors
@@ -393,8 +393,11 @@ def _merge_chunk(
         # A user ID another writer created after our look-up loses our INSERT (ON CONFLICT DO
         # NOTHING); the next round updates it instead.
         for _ in range(3):
-            cursor.execute(sql, {**params, "only": only})
-            new, changed, tags, existing, missed = cursor.fetchone()
+            got = _apply_optimistic(cursor, plan, params) if only is None else None
+            if got is None:
+                cursor.execute(sql, {**params, "only": only})
+                got = cursor.fetchone()
+            new, changed, tags, existing, missed = got
             created += new
             updated += changed
             tagged.update(tags)
@@ -428,6 +431,19 @@ def _merge_chunk(
             imp.tagged,
             imp.heartbeat_at,
         ) = row
+
+
+def _apply_optimistic(cursor, plan: MergePlan, params: dict) -> tuple | None:
+    """The chunk's merge without conflict checks, in a savepoint; None when another writer
+    created one of its new user IDs meanwhile (the caller then merges with the checks)."""
+    try:
+        with transaction.atomic():
+            cursor.execute(plan.apply_sql(optimistic=True), {**params, "only": None})
+            return cursor.fetchone()
+    except IntegrityError as exc:
+        if getattr(exc.__cause__, "sqlstate", None) != pg_errors.UniqueViolation.sqlstate:
+            raise
+        return None
 
 
 # --- finish ----------------------------------------------------------------------------------

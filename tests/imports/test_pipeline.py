@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import csv
 import io
+import threading
+import time
 from contextlib import contextmanager
 from datetime import timedelta
 
@@ -968,6 +970,45 @@ def test_two_imports_of_overlapping_user_ids_at_once_both_complete(settings):
         assert (row["name"], row["city"]) in allowed
     created_logged = ImportChange.objects.filter(created=True).count()
     assert created_logged == 299
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_user_id_created_by_another_writer_during_the_merge_is_updated_once(monkeypatch):
+    """The merge inserts new customers without conflict checks first; when another writer
+    creates one of them meanwhile, it rolls back to its savepoint and merges with the checks."""
+    imp = queue_import(csv_text("id,name", "a,Ann", "x,From the file", "b,Bob"))
+    fallbacks = []
+    optimistic = pipeline._apply_optimistic
+
+    def spy(*args):
+        got = optimistic(*args)
+        fallbacks.append(got is None)
+        return got
+
+    monkeypatch.setattr(pipeline, "_apply_optimistic", spy)
+    inserted = threading.Event()
+
+    def writer():
+        with transaction.atomic():
+            CustomerFactory(user_id="x", name="Written meanwhile")
+            inserted.set()
+            time.sleep(2)  # the import's insert of "x" waits for this commit, then conflicts
+
+    def importer():
+        assert inserted.wait(10)
+        return pipeline.import_run(imp.pk)
+
+    outcomes = concurrency.race(writer, importer)
+
+    assert not [o for o in outcomes if isinstance(o, Exception)], outcomes
+    assert fallbacks == [True]
+    done = counts(imp)
+    assert (done["created"], done["updated"], done["failed"]) == (2, 1, 0)
+    assert {u: row["name"] for u, row in customers().items()} == {
+        "a": "Ann",
+        "b": "Bob",
+        "x": "From the file",
+    }
 
 
 # --- the error report ------------------------------------------------------------------------
