@@ -134,8 +134,12 @@ class MergePlan:
         ),
         chg AS (
             INSERT INTO imports_importchange (import_id, customer_id, created, changes)
-            SELECT %(imp)s, id, true, NULL FROM ins
-            UNION ALL SELECT %(imp)s, d.id, false, {self._changes()} FROM d
+            SELECT %(imp)s, d.id, false, {self._changes()} FROM d
+            {on_conflict_log}
+        ),
+        made AS (
+            INSERT INTO imports_importcreated (import_id, first_id, ids)
+            SELECT %(imp)s, min(id), jsonb_agg(id ORDER BY id) FROM ins HAVING count(*) > 0
             {on_conflict_log}
         ),
         tg AS (

@@ -193,10 +193,23 @@ class MergedChunk(models.Model):
         return f"import {self.import_id} chunk after row {self.lo}"
 
 
+class ImportCreated(models.Model):
+    """Customers an import created, one chunk's worth a row (a row per customer cost ~2.6 µs
+    each in a million-row import): undo erases them. ``first_id`` is the smallest of them."""
+
+    pk = models.CompositePrimaryKey("import_id", "first_id")
+    import_id = models.BigIntegerField()
+    first_id = models.BigIntegerField()
+    ids = models.JSONField()  # [customer id, ...], ascending
+
+    def __str__(self) -> str:
+        return f"import {self.import_id}: {len(self.ids)} created from {self.first_id}"
+
+
 class ImportChange(models.Model):
-    """A customer an import created or changed: enough to undo it. ``changes`` maps each field
-    the import changed to [value before, value written] (custom fields as "custom.<name>",
-    null meaning no value)."""
+    """A customer an import changed (or, before ImportCreated, created): enough to undo it.
+    ``changes`` maps each field the import changed to [value before, value written] (custom
+    fields as "custom.<name>", null meaning no value)."""
 
     pk = models.CompositePrimaryKey("import_id", "customer_id")
     import_id = models.BigIntegerField()

@@ -1,7 +1,8 @@
 """Undoing an import: the customers it created are erased, the values it changed go back to
 what they were (only where nobody changed them since), and the tag assignments it added are
-removed. Chunked like the import itself: each chunk's ImportChange rows are deleted in the
-transaction that reverts them, so a re-run carries on where a killed one stopped.
+removed. Chunked like the import itself: each chunk's ImportCreated ids and ImportChange rows
+are taken off the log in the transaction that reverts them, so a re-run carries on where a
+killed one stopped.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from django.utils import timezone
 from activity.services import Actor, activity_record
 from customers.models import Customer
 from customers.profile import STANDARD_FIELDS
-from imports.models import Import, ImportChange, ImportStatus
+from imports.models import Import, ImportChange, ImportCreated, ImportStatus
 from imports.pipeline import created_tags_prune, runner_lock
 from segments.fields import ChangeKind
 from segments.incremental import pending_mark
@@ -44,6 +45,33 @@ RETURNING c.id
 """  # noqa: S608 - identifiers from STANDARD_FIELDS
 
 
+def _erase_created_chunk(imp: Import, actor: Actor, totals: dict[str, int]) -> bool:
+    """Erase up to UNDO_CHUNK of the customers the import created, in one transaction with
+    taking them off its log; False when none are left."""
+    from customers.services import customers_erase
+
+    with transaction.atomic():
+        Import.objects.filter(pk=imp.pk).update(heartbeat_at=timezone.now())
+        logged = (
+            ImportCreated.objects.select_for_update()
+            .filter(import_id=imp.pk)
+            .order_by("first_id")
+            .first()
+        )
+        if logged is None:
+            return False
+        ids, rest = logged.ids[:UNDO_CHUNK], logged.ids[UNDO_CHUNK:]
+        totals["removed"] += customers_erase(
+            Customer.objects.filter(pk__in=ids), actor, record=False
+        )
+        ImportCreated.objects.filter(pk=logged.pk).delete()
+        if rest:
+            ImportCreated.objects.create(import_id=imp.pk, first_id=rest[0], ids=rest)
+        imp.options = {**imp.options, "undo": totals}
+        imp.save(update_fields=["options"])
+    return True
+
+
 def import_undo_run(import_id: int) -> Import | None:
     from customers.services import customers_erase
 
@@ -59,6 +87,8 @@ def import_undo_run(import_id: int) -> Import | None:
             else Actor.system(f"Undo of import {imp.pk}")
         )
         totals = imp.options.get("undo", {"removed": 0, "restored": 0})
+        while _erase_created_chunk(imp, actor, totals):
+            pass
         while True:
             with transaction.atomic(), connection.cursor() as cursor:
                 Import.objects.filter(pk=imp.pk).update(heartbeat_at=timezone.now())

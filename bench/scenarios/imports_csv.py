@@ -165,7 +165,8 @@ def _empty() -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             "TRUNCATE customers_customer, imports_import, imports_stagedrow,"
-            " imports_importchange, segments_pendingcustomer RESTART IDENTITY CASCADE"
+            " imports_importchange, imports_importcreated, segments_pendingcustomer"
+            " RESTART IDENTITY CASCADE"
         )
 
 

@@ -16,7 +16,7 @@ from activity.services import Actor
 from customers.models import Customer
 from imports import pipeline, services
 from imports import tasks as import_tasks
-from imports.models import Import, ImportChange
+from imports.models import Import, ImportChange, ImportCreated
 from segments import tasks as segment_tasks
 from tags.models import CustomerTag
 
@@ -163,10 +163,26 @@ def counts(imp: Import) -> dict[str, int]:
 def changes(imp: Import) -> dict[str, tuple[bool, Any]]:
     """The import's undo log: user ID → (created, changes)."""
     by_id = dict(Customer.objects.values_list("id", "user_id"))
-    return {
+    logged = {
         by_id.get(c.customer_id, f"#{c.customer_id}"): (c.created, c.changes)
         for c in ImportChange.objects.filter(import_id=imp.pk)
     }
+    for pk in created_logged(imp):
+        logged[by_id.get(pk, f"#{pk}")] = (True, None)
+    return logged
+
+
+def created_logged(imp: Import | None = None) -> list[int]:
+    """The ids of the customers the import (or every import) logged as created."""
+    rows = ImportCreated.objects.all()
+    if imp is not None:
+        rows = rows.filter(import_id=imp.pk)
+    return [pk for row in rows for pk in row.ids]
+
+
+def undo_log_size(imp: Import) -> int:
+    """Customers left on the import's undo log."""
+    return ImportChange.objects.filter(import_id=imp.pk).count() + len(created_logged(imp))
 
 
 def tag_names(user_id: str) -> set[str]:
