@@ -240,7 +240,8 @@ class BlockTyper:
         memo, refused = self.memos[column.index], self.refused[column.index]
         distinct = set(cells)
         for value in distinct.difference(memo):
-            if (memo.setdefault(value, self._answer(column, value))) is _FAILED:
+            answer = memo[value] = self._answer(column, value)
+            if answer is _FAILED:
                 refused.add(value)
         answers = list(map(memo.__getitem__, cells))
         if not refused.isdisjoint(distinct):
