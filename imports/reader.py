@@ -501,10 +501,14 @@ def _record_ends(text: str, quote: str) -> int:
 
 def _last_record_end(text: str, quote: str) -> int:
     """Where the last record that ends with \\n in ``text`` ends; 0 when none does. A line
-    break ends a record when an even number of quotes comes before it."""
+    break ends a record when an even number of quotes comes before it. Walking back, each
+    line's quotes are counted once (a stray quote makes every line break odd)."""
     end = text.rfind("\n") + 1
-    while end and text.count(quote, 0, end) % 2:
-        end = text.rfind("\n", 0, end - 1) + 1
+    quotes = text.count(quote, 0, end)
+    while end and quotes % 2:
+        start = text.rfind("\n", 0, end - 1) + 1
+        quotes -= text.count(quote, start, end)
+        end = start
     return end
 
 

@@ -102,3 +102,21 @@ def test_a_well_formed_file_is_read_in_pieces_without_falling_back(tmp_path):
     assert not fell_back
     assert rows == read(path, dialect)
     assert len(list(text_chunks(path, dialect, 4096))) > 10
+
+
+def test_a_stray_quote_leaves_no_record_end_after_it(tmp_path):
+    """After a quote inside an unquoted value every line break counts as quoted: no piece can
+    end there, and the file falls back to reading in order (each line's quotes are counted
+    once while looking, so a big file with one stray quote is cut as fast as any other)."""
+    from imports.reader import _last_record_end
+
+    text = 'id,name\n1,a"b\n' + "".join(f"{i},n{i}\n" for i in range(5000))
+    assert _last_record_end(text, '"') == len("id,name\n")
+    assert _last_record_end('x\n"a\nb"\nc\n', '"') == len('x\n"a\nb"\nc\n')
+    assert _last_record_end('"a\nb', '"') == 0
+    path = tmp_path / "f.csv"
+    path.write_text(text, encoding="utf-8")
+    dialect = Dialect("utf-8", ",")
+    rows, fell_back = read_in_pieces(path, dialect, 4096)
+    assert fell_back
+    assert rows == read(path, dialect)
