@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import Q
 
 from donotcontact.models import Channel
@@ -152,7 +152,7 @@ def customers_mark_for_added_contacts() -> None:
 
 def _mark(contacts_sql: str, params: list) -> None:
     from segments.fields import ChangeKind
-    from segments.incremental import _trigger
+    from segments.incremental import pending_mark_selected
 
     with connection.cursor() as cursor:
         cursor.execute(
@@ -161,16 +161,9 @@ def _mark(contacts_sql: str, params: list) -> None:
         )
         if not cursor.fetchone()[0]:
             return
-        cursor.execute(
-            "INSERT INTO segments_pendingcustomer (customer_id, kinds, seq, marked_at)"
-            " SELECT id, %s, nextval('segments_pending_seq'), now() FROM ("
-            f"   SELECT c.id FROM customers_customer c WHERE c.email {contacts_sql}"
-            f"   UNION SELECT c.id FROM customers_customer c WHERE c.phone {contacts_sql}"
-            # Sorted, so two writers marking overlapping sets lock the rows in the same order.
-            "   ORDER BY 1) ids"
-            " ON CONFLICT (customer_id) DO UPDATE"
-            " SET kinds = segments_pendingcustomer.kinds | EXCLUDED.kinds, seq = EXCLUDED.seq",
-            [ChangeKind.DO_NOT_CONTACT, *params, *params],
-        )
-        if cursor.rowcount:
-            transaction.on_commit(_trigger)
+    pending_mark_selected(
+        f"SELECT id, %s AS k FROM (SELECT c.id FROM customers_customer c WHERE c.email"
+        f" {contacts_sql} UNION SELECT c.id FROM customers_customer c WHERE c.phone"
+        f" {contacts_sql}) x",
+        [ChangeKind.DO_NOT_CONTACT, *params, *params],
+    )

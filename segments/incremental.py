@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from graphlib import CycleError, TopologicalSorter
+from typing import Any
 
 from django.core.cache import cache
 from django.db import connection, transaction
@@ -51,21 +52,31 @@ def pending_mark(customer_ids: Sequence[int], kinds: int | Sequence[int]) -> Non
     if not customer_ids:
         return
     per_customer = [kinds] * len(customer_ids) if isinstance(kinds, int) else list(kinds)
+    pending_mark_selected(
+        "SELECT id, bit_or(k) AS k FROM unnest(%s::bigint[], %s::int[]) AS x(id, k) GROUP BY id",
+        [list(customer_ids), per_customer],
+    )
+
+
+def pending_mark_selected(select_sql: str, params: Sequence[Any]) -> int:
+    """Queue the customers a query selects, as (id, k) rows of distinct ids with their
+    ChangeKind bits; returns how many were queued. Rows go in in id order, so two writers
+    marking overlapping sets lock them in the same order. One sequence number for the whole
+    statement (nextval a row cost ~2.7 µs): the drain only needs a later mark of a customer to
+    carry a larger number than the one it read."""
+    sql = f"""
+        WITH s AS MATERIALIZED (SELECT nextval('segments_pending_seq') AS seq)
+        INSERT INTO segments_pendingcustomer (customer_id, kinds, seq, marked_at)
+        SELECT id, k, s.seq, now() FROM s, ({select_sql}) ids ORDER BY id
+        ON CONFLICT (customer_id) DO UPDATE
+        SET kinds = segments_pendingcustomer.kinds | EXCLUDED.kinds, seq = EXCLUDED.seq
+    """  # noqa: S608 - select_sql is the callers' own SQL; values are parameters
     with connection.cursor() as cursor:
-        # Sorted, so two writers marking overlapping sets lock the rows in the same order. One
-        # sequence number for the whole statement (nextval a row cost ~2.7 µs): the drain only
-        # needs a later mark of a customer to carry a larger number than the one it read.
-        cursor.execute(
-            "WITH s AS MATERIALIZED (SELECT nextval('segments_pending_seq') AS seq)"
-            " INSERT INTO segments_pendingcustomer (customer_id, kinds, seq, marked_at)"
-            " SELECT id, k, s.seq, now() FROM s, ("
-            "   SELECT id, bit_or(k) AS k FROM unnest(%s::bigint[], %s::int[]) AS x(id, k)"
-            "   GROUP BY id ORDER BY id) ids"
-            " ON CONFLICT (customer_id) DO UPDATE"
-            " SET kinds = segments_pendingcustomer.kinds | EXCLUDED.kinds, seq = EXCLUDED.seq",
-            [list(customer_ids), per_customer],
-        )
-    transaction.on_commit(_trigger)
+        cursor.execute(sql, list(params))
+        marked = cursor.rowcount
+    if marked:
+        transaction.on_commit(_trigger)
+    return marked
 
 
 def affected_segments(kinds: int) -> list[Segment]:
