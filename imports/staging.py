@@ -13,7 +13,7 @@ the rest of the caller's transaction, so callers drop last, just before they com
 
 from __future__ import annotations
 
-from django.db import connection
+from django.db import connection, transaction
 
 PARENT = "imports_stagedrow"
 
@@ -33,8 +33,9 @@ def staging_ensure(import_id: int) -> None:
     if staging_exists(import_id):
         return
     name, key = _name(import_id), int(import_id)
-    with connection.cursor() as cursor:
-        cursor.execute(f"CREATE TABLE IF NOT EXISTS {name} (LIKE {PARENT} INCLUDING ALL)")
+    # One transaction: a partition that exists is attached (a killed worker leaves neither).
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"CREATE TABLE {name} (LIKE {PARENT} INCLUDING ALL)")
         # A matching check lets ATTACH skip its own scan of the (empty) table.
         cursor.execute(f"ALTER TABLE {name} ADD CONSTRAINT {name}_key CHECK (import_id = {key})")
         cursor.execute(f"ALTER TABLE {PARENT} ATTACH PARTITION {name} FOR VALUES IN ({key})")

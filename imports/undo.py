@@ -64,9 +64,11 @@ def _erase_created_chunk(imp: Import, actor: Actor, totals: dict[str, int]) -> b
         totals["removed"] += customers_erase(
             Customer.objects.filter(pk__in=ids), actor, record=False
         )
-        ImportCreated.objects.filter(pk=logged.pk).delete()
+        left = ImportCreated.objects.filter(pk=logged.pk)
         if rest:
-            ImportCreated.objects.create(import_id=imp.pk, first_id=rest[0], ids=rest)
+            left.update(first_id=rest[0], ids=rest)
+        else:
+            left.delete()
         imp.options = {**imp.options, "undo": totals}
         imp.save(update_fields=["options"])
     return True
