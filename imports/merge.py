@@ -49,9 +49,12 @@ class MergePlan:
         )
 
     def ctes(self, *, lock: bool, only: bool = False) -> str:
-        """s: the chunk's rows to apply; j: each with its existing customer, if any (one
+        """s: the chunk's typed rows to apply; j: each with its existing customer, if any (one
         look-up per row, shared by the update and the insert); o: those that exist; d: old and
-        new values of the customers that change.
+        new values of the customers that change; q: the rows a customer's digest vouched for
+        when they were staged (imports/digest.py), each with its customer and whether the
+        customer still carries that digest (``fresh``; those that do not are typed and merged
+        again by the caller).
 
         Customers are reached by a LATERAL look-up per row through the user ID index, in
         user ID order (so two imports lock shared customers in the same order). The planner
@@ -66,14 +69,23 @@ class MergePlan:
         fresh = ", ".join([*self.columns, "custom"])
         return f"""
         s AS MATERIALIZED (
-            SELECT user_id, vals, custom FROM imports_stagedrow
+            SELECT user_id, vals, custom, digest FROM imports_stagedrow
             WHERE import_id = %(imp)s AND row_no > %(lo)s AND row_no <= %(hi)s
-              AND errors IS NULL AND superseded_by IS NULL
+              AND errors IS NULL AND superseded_by IS NULL AND cells IS NULL
               {"AND user_id = ANY(%(only)s::text[])" if only else ""}
             ORDER BY user_id
         ),
+        q AS MATERIALIZED (
+            SELECT r.row_no, c.id, coalesce(c.import_digest = r.digest, false) AS fresh
+            FROM imports_stagedrow r LEFT JOIN LATERAL (
+                SELECT c.id, c.import_digest FROM customers_customer c WHERE c.user_id = r.user_id
+            ) c ON true
+            WHERE r.import_id = %(imp)s AND r.row_no > %(lo)s AND r.row_no <= %(hi)s
+              AND r.superseded_by IS NULL AND r.cells IS NOT NULL
+              {"AND r.user_id = ANY(%(only)s::text[])" if only else ""}
+        ),
         j AS MATERIALIZED (
-            SELECT s.user_id, s.vals, s.custom AS s_custom, c.*
+            SELECT s.user_id, s.vals, s.custom AS s_custom, s.digest, c.*
             FROM s LEFT JOIN LATERAL (
                 SELECT c.id, {old}c.custom FROM customers_customer c
                 WHERE c.user_id = s.user_id {"FOR UPDATE" if lock else ""}
@@ -81,7 +93,7 @@ class MergePlan:
         ),
         o AS (SELECT * FROM j WHERE id IS NOT NULL),
         d AS MATERIALIZED (
-            SELECT * FROM (SELECT o.id, {news} FROM o) n
+            SELECT * FROM (SELECT o.id, o.digest, {news} FROM o) n
             WHERE ({olds}) IS DISTINCT FROM ({fresh})
         )
         """
@@ -121,12 +133,13 @@ class MergePlan:
         return f"""
         WITH {self.ctes(lock=True, only=only)},
         upd AS (
-            UPDATE customers_customer c SET {sets}, updated_at = now()
+            UPDATE customers_customer c SET {sets}, import_digest = d.digest, updated_at = now()
             FROM d WHERE c.id = d.id RETURNING c.id
         ),
         ins AS (
-            INSERT INTO customers_customer (user_id, {insert_cols}, created_at, updated_at)
-            SELECT j.user_id, {insert_vals}, now(), now()
+            INSERT INTO customers_customer
+                (user_id, {insert_cols}, import_digest, created_at, updated_at)
+            SELECT j.user_id, {insert_vals}, j.digest, now(), now()
             FROM j WHERE j.id IS NULL
             ORDER BY j.user_id
             {on_conflict}
@@ -146,7 +159,8 @@ class MergePlan:
             INSERT INTO tags_customertag (customer_id, tag_id, added_at, added_by_id,
                 added_by_token_id, source, added_by_import_id)
             SELECT x.id, t, now(), %(member)s, %(token)s, 'import', %(imp)s
-            FROM (SELECT id FROM o UNION ALL SELECT id FROM ins) x
+            FROM (SELECT id FROM o UNION ALL SELECT id FROM ins
+                  UNION ALL SELECT id FROM q WHERE fresh) x
             CROSS JOIN unnest(%(tags)s::bigint[]) AS t
             ON CONFLICT DO NOTHING
             RETURNING customer_id
@@ -157,16 +171,19 @@ class MergePlan:
             (SELECT coalesce(array_agg(DISTINCT customer_id), '{{}}') FROM tg),
             (SELECT count(*) FROM o),
             ARRAY(SELECT user_id FROM s EXCEPT SELECT user_id::text FROM o
-                  EXCEPT SELECT user_id::text FROM ins)
+                  EXCEPT SELECT user_id::text FROM ins),
+            (SELECT count(*) FROM q WHERE fresh),
+            ARRAY(SELECT row_no FROM q WHERE NOT fresh)
         """  # noqa: S608 - identifiers from STANDARD_FIELDS; values are parameters
 
     def classify_sql(self) -> str:
-        """Would-be counts for a dry run: (created, updated, unchanged)."""
+        """Would-be counts for a dry run: (created, updated, unchanged). Rows a digest vouches
+        for count as unchanged (the caller types those whose customer lost it first)."""
         return f"""
         WITH {self.ctes(lock=False)}
         SELECT (SELECT count(*) FROM s) - (SELECT count(*) FROM o),
                (SELECT count(*) FROM d),
-               (SELECT count(*) FROM o) - (SELECT count(*) FROM d)
+               (SELECT count(*) FROM o) - (SELECT count(*) FROM d) + (SELECT count(*) FROM q)
         """  # noqa: S608 - as above
 
 

@@ -175,6 +175,10 @@ class StagedRow(models.Model):
     errors = models.JSONField(null=True)  # [[column, reason], ...]
     raw = models.JSONField(null=True)  # the original cells, kept for failed rows only
     superseded_by = models.IntegerField(null=True)
+    digest = models.BigIntegerField(null=True)  # imports/digest.py, for rows that can have one
+    # A row a customer's digest vouches for is staged unchecked: its cells, joined, instead of
+    # vals and custom.
+    cells = models.TextField(null=True)
 
     def __str__(self) -> str:
         return f"import {self.import_id} row {self.row_no}"

@@ -36,10 +36,11 @@ from psycopg import errors as pg_errors
 from activity.services import Actor, activity_record
 from customers.custom_fields import CustomFieldSpec, custom_field_name_for, custom_field_specs
 from customers.models import CustomField
+from imports.digest import RowDigests, cells_of, digest_key, known_digests
 from imports.merge import SUPERSEDE_SQL, MergePlan
 from imports.models import Import, ImportPhase, ImportStatus, MergedChunk, StagedRow
 from imports.reader import Dialect, FileRejected, rows_read
-from imports.rows import MappingInvalid, columns_for
+from imports.rows import MappingInvalid, columns_for, copy_line, row_type
 from imports.stage_pool import BLOCK_ROWS, blocks_of, typed_blocks, typed_file
 from imports.staging import staging_drop, staging_ensure
 from segments.fields import ChangeKind
@@ -53,7 +54,8 @@ SLOTS_LOCK = 5202  # (SLOTS_LOCK, 0) while deciding which queued import may star
 ANALYZE_AFTER = 10_000  # created customers
 
 _COPY_SQL = (
-    "COPY imports_stagedrow (import_id, row_no, user_id, vals, custom, errors, raw) FROM STDIN"
+    "COPY imports_stagedrow (import_id, row_no, user_id, vals, custom, errors, raw, digest, cells)"
+    " FROM STDIN"
 )
 
 Progress = Callable[[Import], None]
@@ -199,6 +201,8 @@ def _stage(imp: Import, progress: Progress | None) -> None:
     dialect = Dialect(imp.encoding, imp.delimiter)
     resume_after = imp.staged_through
     big = imp.rows_estimate - imp.rows_read >= settings.IMPORTS_PARALLEL_FROM_ROWS
+    # Reading every customer's digest pays off for a big file only.
+    digests = RowDigests(_digest_key(imp, mapping, specs), known_digests() if big else b"")
     if big and settings.IMPORTS_STAGE_PROCESSES > 1:
         typed = typed_file(
             imp.pk,
@@ -209,6 +213,7 @@ def _stage(imp: Import, progress: Progress | None) -> None:
             dialect,
             after=resume_after,
             processes=settings.IMPORTS_STAGE_PROCESSES,
+            digests=digests,
         )
     else:
         rows = (
@@ -222,6 +227,7 @@ def _stage(imp: Import, progress: Progress | None) -> None:
             mapping,
             specs,
             blocks_of(rows, min(BLOCK_ROWS, settings.IMPORTS_CHUNK_ROWS)),  # one checkpoint each
+            digests,
         )
     chunk: list[str] = []
     count, last = 0, imp.staged_through
@@ -240,6 +246,8 @@ def _stage(imp: Import, progress: Progress | None) -> None:
         cursor.execute("ANALYZE imports_stagedrow")  # what follows plans on these statistics
         cursor.execute("SET LOCAL work_mem = %s", [settings.SEGMENTS_WORK_MEM])
         cursor.execute(SUPERSEDE_SQL, {"imp": imp.pk})
+        if imp.dry_run:
+            _retype(imp, mapping, specs, _stale_rows(cursor, imp.pk))
         counts = StagedRow.objects.filter(import_id=imp.pk).aggregate(
             total=Count("row_no"),
             failed=Count("row_no", filter=Q(errors__isnull=False) | Q(superseded_by__isnull=False)),
@@ -251,6 +259,53 @@ def _stage(imp: Import, progress: Progress | None) -> None:
             imp.phase = ImportPhase.DONE
         imp.heartbeat_at = timezone.now()
         imp.save()
+
+
+def _digest_key(imp: Import, mapping: list[str], specs: dict[str, CustomFieldSpec]) -> bytes:
+    fill_empty = set(imp.options.get("fill_empty", []))
+    filled = [t for h, t in zip(imp.headers, mapping, strict=True) if h in fill_empty]
+    return digest_key(mapping, filled, {name: spec.type for name, spec in specs.items()})
+
+
+def _stale_rows(cursor, import_id: int) -> list[int]:
+    """Rows staged on a customer's digest that the customer no longer carries."""
+    cursor.execute(
+        "SELECT r.row_no FROM imports_stagedrow r WHERE r.import_id = %s"
+        " AND r.cells IS NOT NULL AND r.superseded_by IS NULL AND NOT EXISTS ("
+        "  SELECT FROM customers_customer c"
+        "  WHERE c.user_id = r.user_id AND c.import_digest = r.digest)",
+        [import_id],
+    )
+    return [row_no for (row_no,) in cursor.fetchall()]
+
+
+def _retype(
+    imp: Import, mapping: list[str], specs: dict[str, CustomFieldSpec], row_nos: list[int]
+) -> tuple[int, list[str]]:
+    """Check and type, in place, rows staged on a digest alone whose customer changed since:
+    (how many fail, the user IDs of those that pass). A row that fails here (a custom field's
+    type changed in the meantime) is reported, but does not give back rows it superseded."""
+    if not row_nos:
+        return 0, []
+    columns = columns_for(imp.headers, mapping, specs)
+    width, failed, passed, lines = len(imp.headers), 0, [], []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "DELETE FROM imports_stagedrow WHERE import_id = %s AND row_no = ANY(%s)"
+            " AND cells IS NOT NULL RETURNING row_no, digest, cells",
+            [imp.pk, row_nos],
+        )
+        for row_no, digest, joined in cursor.fetchall():
+            cells = cells_of(joined)
+            typed = row_type(cells, width, columns)
+            if typed.errors:
+                failed += 1
+            else:
+                passed.append(typed.user_id)
+            lines.append(copy_line(imp.pk, row_no, cells, typed, digest))
+        with cursor.cursor.copy(_COPY_SQL) as copy:
+            copy.write("".join(lines))
+    return failed, passed
 
 
 def _stage_commit(imp: Import, chunk: list[str], count: int, last: int) -> None:
@@ -375,7 +430,7 @@ def _merge_chunk(
     created: list[int] = []
     updated: list[int] = []
     tagged: set[int] = set()
-    unchanged = 0
+    unchanged = failed = 0
     with transaction.atomic(), connection.cursor() as cursor:
         # The chunk's marker first: a second runner of the same chunk waits here for the
         # first to commit, then finds it merged.
@@ -397,11 +452,15 @@ def _merge_chunk(
             if got is None:
                 cursor.execute(sql, {**params, "only": only})
                 got = cursor.fetchone()
-            new, changed, tags, existing, missed = got
+            new, changed, tags, existing, missed, fresh, stale = got
             created += new
             updated += changed
             tagged.update(tags)
-            unchanged += existing - len(changed)
+            unchanged += existing - len(changed) + fresh
+            if stale:  # their customers changed since the file was read: check them now
+                more_failed, retyped = _retype(imp, imp.mapping, custom_field_specs(), stale)
+                failed += more_failed
+                missed = [*missed, *retyped]
             if not missed:
                 break
             sql, only = plan.apply_sql(only=True), missed
@@ -417,9 +476,10 @@ def _merge_chunk(
         cursor.execute(
             "UPDATE imports_import SET applied_through = applied_through + %s,"
             " created = created + %s, updated = updated + %s, unchanged = unchanged + %s,"
-            " tagged = tagged + %s, heartbeat_at = now() WHERE id = %s"
-            " RETURNING applied_through, created, updated, unchanged, tagged, heartbeat_at",
-            [hi - lo, len(created), len(updated), unchanged, len(tagged), imp.pk],
+            " failed = failed + %s, tagged = tagged + %s, heartbeat_at = now() WHERE id = %s"
+            " RETURNING applied_through, created, updated, unchanged, failed, tagged,"
+            " heartbeat_at",
+            [hi - lo, len(created), len(updated), unchanged, failed, len(tagged), imp.pk],
         )
         row = cursor.fetchone()
     with shared or nullcontext():
@@ -428,6 +488,7 @@ def _merge_chunk(
             imp.created,
             imp.updated,
             imp.unchanged,
+            imp.failed,
             imp.tagged,
             imp.heartbeat_at,
         ) = row

@@ -16,6 +16,7 @@ from typing import Any
 
 from customers.custom_fields import CustomFieldSpec, coerce_custom_value
 from customers.profile import STANDARD_FIELDS, clean_user_id
+from imports.digest import RowDigests
 
 # A column's validator is called once per distinct value up to this many values; files repeat
 # countries, time zones, plans and booleans, so most cells are a dictionary hit.
@@ -164,7 +165,13 @@ def _copy_text(value: str) -> str:
     return value.replace("\\", "\\\\")
 
 
-def copy_line(import_id: int, row_no: int, cells: Sequence[str], typed: StagedValues) -> str:
+def _digest_text(digest: int | None) -> str:
+    return "\\N" if digest is None else str(digest)
+
+
+def copy_line(
+    import_id: int, row_no: int, cells: Sequence[str], typed: StagedValues, digest: int | None
+) -> str:
     """The staging row as one line of COPY text (faster than handing psycopg a tuple)."""
     if typed.errors:
         # Messages quote the cell, which may hold bytes or NUL that JSON in PostgreSQL refuses.
@@ -173,10 +180,12 @@ def copy_line(import_id: int, row_no: int, cells: Sequence[str], typed: StagedVa
         )
         raw = _copy_text(json.dumps([_printable(c) for c in cells], ensure_ascii=False))
         user_id = _copy_text(_UNSAFE_IN_COPY.sub("\ufffd", typed.user_id))
-        return f"{import_id}\t{row_no}\t{user_id}\t\\N\t\\N\t{errors}\t{raw}\n"
+        return f"{import_id}\t{row_no}\t{user_id}\t\\N\t\\N\t{errors}\t{raw}\t\\N\t\\N\n"
     vals = _copy_text(json.dumps(typed.vals, ensure_ascii=False))
     custom = _copy_text(json.dumps(typed.custom, ensure_ascii=False))
-    return f"{import_id}\t{row_no}\t{_copy_text(typed.user_id)}\t{vals}\t{custom}\t\\N\t\\N\n"
+    user_id = _copy_text(typed.user_id)
+    digest_text = _digest_text(digest)
+    return f"{import_id}\t{row_no}\t{user_id}\t{vals}\t{custom}\t\\N\t\\N\t{digest_text}\t\\N\n"
 
 
 def _json_value(value: Any) -> str:
@@ -207,8 +216,15 @@ class BlockTyper:
     A column's answers are kept from block to block while they are few (countries, plans,
     booleans); a column of mostly different values (e-mail addresses) starts afresh."""
 
-    def __init__(self, import_id: int, width: int, columns: Sequence[Column]) -> None:
+    def __init__(
+        self,
+        import_id: int,
+        width: int,
+        columns: Sequence[Column],
+        digests: RowDigests | None = None,
+    ) -> None:
         self.import_id = import_id
+        self.digests = digests
         self.width = width
         self.columns = list(columns)
         self.user_id = next(c for c in self.columns if c.target == "id")
@@ -262,6 +278,47 @@ class BlockTyper:
     def text(self, rows: Sequence[tuple[int, list, str]]) -> str:
         """A block of COPY text for (row number, cells, problem) rows."""
         plain = [row for row in rows if not row[2] and len(row[1]) == self.width]
+        others = [row for row in rows if row[2] or len(row[1]) != self.width]
+        digests = self.digests
+        marks = [digests.of(row[1]) for row in plain] if digests else [None] * len(plain)
+        lines: list[str] = []
+        if digests and digests.known:
+            quick = [
+                (row, mark)
+                for row, mark in zip(plain, marks, strict=True)
+                if mark and digests.is_known(mark[0])
+            ]
+            if quick:
+                lines += self._quick_lines(quick, others)
+                done = {row[0] for row, _ in quick}
+                kept = [
+                    (row, mark)
+                    for row, mark in zip(plain, marks, strict=True)
+                    if row[0] not in done
+                ]
+                plain, marks = [r for r, _ in kept], [m for _, m in kept]
+        lines += self._typed_lines(plain, marks, others)
+        lines.append(rows_typed(self.import_id, self.width, self.columns, others, digests))
+        return "".join(lines)
+
+    def _quick_lines(
+        self, quick: list[tuple[tuple[int, list, str], tuple[int, str]]], others: list
+    ) -> list[str]:
+        """Rows a customer's digest vouches for: the user ID, the digest and the cells."""
+        failed: set[int] = set()
+        index = self.user_id.index
+        user_ids = self._answers(self.user_id, tuple(row[1][index] for row, _ in quick), failed)
+        others += [row for i, (row, _) in enumerate(quick) if i in failed]
+        imp = self.import_id
+        return [
+            f"{imp}\t{row[0]}\t{user_ids[i]}\t\\N\t\\N\t\\N\t\\N\t{digest}\t{joined}\n"
+            for i, (row, (digest, joined)) in enumerate(quick)
+            if i not in failed
+        ]
+
+    def _typed_lines(self, plain: list, marks: list, others: list) -> list[str]:
+        """Plain rows checked and typed column by column; rows with a cell that fails go to
+        ``others``."""
         by_column = list(zip(*(row[1] for row in plain), strict=True)) or [()] * self.width
         failed: set[int] = set()
         user_ids = self._answers(self.user_id, by_column[self.user_id.index], failed)
@@ -271,23 +328,27 @@ class BlockTyper:
         custom_json = self._objects(custom, len(plain), failed)
         imp = self.import_id
         lines = [
-            f"{imp}\t{row[0]}\t{user_ids[i]}\t{vals_json[i]}\t{custom_json[i]}\t\\N\t\\N\n"
+            f"{imp}\t{row[0]}\t{user_ids[i]}\t{vals_json[i]}\t{custom_json[i]}\t\\N\t\\N"
+            f"\t{_digest_text(marks[i] and marks[i][0])}\t\\N\n"
             for i, row in enumerate(plain)
             if i not in failed
         ]
-        others = [row for i, row in enumerate(plain) if i in failed]
-        if len(plain) < len(rows):
-            others += [row for row in rows if row[2] or len(row[1]) != self.width]
-        lines.append(rows_typed(imp, self.width, self.columns, others))
-        return "".join(lines)
+        others += [row for i, row in enumerate(plain) if i in failed]
+        return lines
 
 
 def rows_typed(
-    import_id: int, width: int, columns: Sequence[Column], rows: Sequence[tuple[int, list, str]]
+    import_id: int,
+    width: int,
+    columns: Sequence[Column],
+    rows: Sequence[tuple[int, list, str]],
+    digests: RowDigests | None = None,
 ) -> str:
     """A block of COPY text for (row number, cells, problem) rows, one row at a time (the
     reference for ``BlockTyper``)."""
-    return "".join(
-        copy_line(import_id, number, cells, row_type(cells, width, columns, problem))
-        for number, cells, problem in rows
-    )
+    lines = []
+    for number, cells, problem in rows:
+        typed = row_type(cells, width, columns, problem)
+        mark = digests.of(cells) if digests and not typed.errors else None
+        lines.append(copy_line(import_id, number, cells, typed, mark and mark[0]))
+    return "".join(lines)

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from customers.custom_fields import CustomFieldSpec
+    from imports.digest import RowDigests
     from imports.reader import Dialect, TextChunk
 
 # This module is what a pool process unpickles before Django is set up, so nothing that
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 BLOCK_ROWS = 2000
 
 _columns: list[Any] = []
+_digests: Any = None
 _typer: Any = None
 
 
@@ -54,15 +56,23 @@ class Done:
     last: int
 
 
-def _setup(headers: list[str], mapping: list[str], specs: list[tuple[str, str, str]]) -> None:
+def _setup(
+    headers: list[str],
+    mapping: list[str],
+    specs: list[tuple[str, str, str]],
+    digest_key: bytes,
+    known: bytes,
+) -> None:
     import django
 
     django.setup()
     from customers.custom_fields import CustomFieldSpec
+    from imports.digest import RowDigests
     from imports.rows import columns_for
 
-    global _columns
+    global _columns, _digests
     _columns = columns_for(headers, mapping, {n: CustomFieldSpec(n, t, lbl) for n, t, lbl in specs})
+    _digests = RowDigests(digest_key, known)
 
 
 def _typer_for(import_id: int, width: int) -> Any:
@@ -70,7 +80,7 @@ def _typer_for(import_id: int, width: int) -> Any:
 
     global _typer
     if _typer is None:
-        _typer = BlockTyper(import_id, width, _columns)
+        _typer = BlockTyper(import_id, width, _columns, _digests)
     return _typer
 
 
@@ -110,24 +120,31 @@ def typed_blocks(
     mapping: Sequence[str],
     specs: dict[str, CustomFieldSpec],
     blocks: Iterable[Block],
+    digests: RowDigests | None = None,
 ) -> Iterator[tuple[Done, str]]:
     """(what a block covered, its COPY text) in file order, typed in this process."""
     from imports.rows import BlockTyper, columns_for
 
-    typer = BlockTyper(import_id, len(headers), columns_for(list(headers), list(mapping), specs))
+    columns = columns_for(list(headers), list(mapping), specs)
+    typer = BlockTyper(import_id, len(headers), columns, digests)
     for block in blocks:
         yield block.done, typer.text(block.rows)
 
 
 def _pool(
-    headers: Sequence[str], mapping: Sequence[str], specs: dict[str, CustomFieldSpec], size: int
+    headers: Sequence[str],
+    mapping: Sequence[str],
+    specs: dict[str, CustomFieldSpec],
+    digests: RowDigests,
+    size: int,
 ) -> ProcessPoolExecutor:
     spec_list = [(s.name, s.type, s.label) for s in specs.values()]
+    known = digests.known.tobytes()
     return ProcessPoolExecutor(
         max_workers=size,
         mp_context=multiprocessing.get_context("spawn"),
         initializer=_setup,
-        initargs=(list(headers), list(mapping), spec_list),
+        initargs=(list(headers), list(mapping), spec_list, digests.key, known),
     )
 
 
@@ -161,6 +178,7 @@ def typed_file(
     *,
     after: int,
     processes: int,
+    digests: RowDigests,
 ) -> Iterator[tuple[Done, str]]:
     """(what was covered, COPY text) for the file's rows after row ``after``, in file order,
     read and typed by ``processes`` processes: the file goes to them as pieces of text cut at
@@ -171,7 +189,7 @@ def typed_file(
 
     width = len(headers)
     window = processes * 4  # enough queued to cover a COPY and commit
-    with _pool(headers, mapping, specs, processes) as pool:
+    with _pool(headers, mapping, specs, digests, processes) as pool:
         chunks = (c for c in text_chunks(path, dialect) if c.last > after)
         jobs = (
             (c.first, lambda c=c: pool.submit(_type_chunk, import_id, width, c, dialect, after))

@@ -3,10 +3,14 @@
 
 from __future__ import annotations
 
+from array import array
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from customers.custom_fields import CustomFieldSpec
+from customers.profile import clean_user_id
+from imports.digest import RowDigests, cells_of
 from imports.rows import BlockTyper, columns_for, rows_typed
 
 HEADERS = ["id", "Email", "Phone", "Name", "Country", "Plan", "Points", "Since", "VIP", "Skip"]
@@ -91,3 +95,38 @@ def test_a_block_at_a_time_gives_the_same_lines_as_a_row_at_a_time(blocks):
             rows.append((number, [] if problem and len(cells) % 2 else cells, problem))
         expected = rows_typed(7, len(HEADERS), columns, rows)
         assert sorted(typer.text(rows).splitlines()) == sorted(expected.splitlines())
+
+
+def _user_id(cell: str) -> str | None:
+    try:
+        return clean_user_id(cell)
+    except ValueError:
+        return None
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(blocks=st.lists(ROWS, min_size=1, max_size=3), data=st.data())
+def test_rows_a_digest_vouches_for_are_staged_with_their_cells_and_the_rest_typed(blocks, data):
+    columns = columns_for(HEADERS, MAPPING, SPECS)
+    plain = RowDigests(b"key")
+    numbered, number = [], 1
+    for block in blocks:
+        rows = []
+        for cells, problem in block:
+            number += 1
+            rows.append((number, [] if problem and len(cells) % 2 else cells, problem))
+        numbered.append(rows)
+    marks = [plain.of(r[1]) for rows in numbered for r in rows if r[1]]
+    known = data.draw(st.sets(st.sampled_from([m[0] for m in marks if m] or [0])))
+    typer = BlockTyper(7, len(HEADERS), columns, RowDigests(b"key", array("q", sorted(known))))
+    for rows in numbered:
+        expected = []
+        for row in rows:
+            mark = plain.of(row[1])
+            quick = not row[2] and len(row[1]) == len(HEADERS) and mark and mark[0] in known
+            if quick and (user_id := _user_id(row[1][0])):
+                expected.append(f"7\t{row[0]}\t{user_id}\t\\N\t\\N\t\\N\t\\N\t{mark[0]}\t{mark[1]}")
+                assert cells_of(mark[1]) == row[1]
+            else:
+                expected += rows_typed(7, len(HEADERS), columns, [row], plain).splitlines()
+        assert sorted(typer.text(rows).splitlines()) == sorted(expected)
