@@ -228,13 +228,16 @@ def clean_user_type(value: Any) -> str:
     return value
 
 
+_CONTROL_IN_USER_ID = re.compile("[\x00\r\n\t]")
+
+
 def clean_user_id(value: Any) -> str:
     if not isinstance(value, str):
         raise ValueError("Must be text.")
     value = value.strip()
     if not value:
         raise ValueError("A user ID is required.")
-    if "\x00" in value or any(ch in value for ch in "\r\n\t"):
+    if _CONTROL_IN_USER_ID.search(value):
         raise ValueError("Must not contain control characters.")
     if len(value) > USER_ID_MAX:
         raise ValueError(f"At most {USER_ID_MAX} characters (got {len(value)}).")

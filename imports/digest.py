@@ -14,12 +14,13 @@ the file was read (a member edited it meanwhile) is checked and typed when its c
 (``imports.pipeline``), from the cells staged with it.
 
 The digests of all customers are read once as the file's rows are checked: 8 bytes a customer,
-sorted, looked up by bisection.
+sorted, looked up in a set (or by bisection, past SET_LIMIT customers).
 """
 
 from __future__ import annotations
 
 import re
+import sys
 from array import array
 from bisect import bisect_left
 from collections.abc import Mapping, Sequence
@@ -30,6 +31,7 @@ import phonenumbers
 # Bump when a validator or the staged form of a value changes: every stored digest then stops
 # matching, and the next import checks every row again.
 DIGEST_VERSION = 1
+SET_LIMIT = 2_000_000  # known digests looked up in a set up to this many
 SEPARATOR = "\x1f"  # between a row's cells, in the digest and in the staged cells
 # Rows with any of these in a cell (or the separator) are checked the long way: the staged
 # cells go into COPY text without escaping, and must split back into the same cells.
@@ -48,16 +50,22 @@ def digest_key(
 
 
 def known_digests() -> array:
-    """Every customer's import digest, sorted."""
+    """Every customer's import digest, sorted. One value of 8 bytes a customer: a row each,
+    through psycopg, cost 1 µs a row in Python."""
     from django.db import connection
 
-    sql = (
-        "COPY (SELECT import_digest FROM customers_customer WHERE import_digest IS NOT NULL"
-        " ORDER BY 1) TO STDOUT"
-    )
-    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
-        data = b"".join(bytes(block) for block in copy)
-    return array("q", map(int, data.split()))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT string_agg(int8send(import_digest), '' ORDER BY import_digest)"
+            " FROM customers_customer WHERE import_digest IS NOT NULL"
+        )
+        raw = cursor.fetchone()[0]
+    known = array("q")
+    if raw:
+        known.frombytes(raw)
+        if sys.byteorder == "little":
+            known.byteswap()  # int8send is big-endian
+    return known
 
 
 class RowDigests:
@@ -66,6 +74,7 @@ class RowDigests:
     def __init__(self, key: bytes, known: array | bytes = b"") -> None:
         self.key = key
         self.known = known if isinstance(known, array) else array("q", known)
+        self.known_set: set[int] | None = None  # made on the first look-up
 
     def of(self, cells: Sequence[str]) -> tuple[int, str] | None:
         """(digest, cells joined) of a row, or None when its cells cannot take the short way."""
@@ -76,6 +85,12 @@ class RowDigests:
         return int.from_bytes(raw, "little", signed=True), joined
 
     def is_known(self, digest: int) -> bool:
+        # A set answers in a third of bisection's time (~0.4 against 1.4 µs) for ~66 MB a
+        # million; past SET_LIMIT the sorted array alone keeps memory flat.
+        if self.known_set is None and len(self.known) <= SET_LIMIT:
+            self.known_set = set(self.known)
+        if self.known_set is not None:
+            return digest in self.known_set
         known = self.known
         i = bisect_left(known, digest)
         return i < len(known) and known[i] == digest

@@ -79,6 +79,7 @@ class MergePlan:
             SELECT r.row_no, c.id, coalesce(c.import_digest = r.digest, false) AS fresh
             FROM imports_stagedrow r LEFT JOIN LATERAL (
                 SELECT c.id, c.import_digest FROM customers_customer c WHERE c.user_id = r.user_id
+                LIMIT 1  -- kept a look-up per row: flattened, it became a scan of every customer
             ) c ON true
             WHERE r.import_id = %(imp)s AND r.row_no > %(lo)s AND r.row_no <= %(hi)s
               AND r.superseded_by IS NULL AND r.cells IS NOT NULL

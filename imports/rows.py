@@ -277,44 +277,35 @@ class BlockTyper:
 
     def text(self, rows: Sequence[tuple[int, list, str]]) -> str:
         """A block of COPY text for (row number, cells, problem) rows."""
-        plain = [row for row in rows if not row[2] and len(row[1]) == self.width]
-        others = [row for row in rows if row[2] or len(row[1]) != self.width]
-        digests = self.digests
+        width, digests = self.width, self.digests
+        plain = [row for row in rows if not row[2] and len(row[1]) == width]
+        others = [row for row in rows if row[2] or len(row[1]) != width]
         marks = [digests.of(row[1]) for row in plain] if digests else [None] * len(plain)
         lines: list[str] = []
         if digests and digests.known:
-            quick = [
-                (row, mark)
-                for row, mark in zip(plain, marks, strict=True)
-                if mark and digests.is_known(mark[0])
-            ]
-            if quick:
-                lines += self._quick_lines(quick, others)
-                done = {row[0] for row, _ in quick}
-                kept = [
-                    (row, mark)
-                    for row, mark in zip(plain, marks, strict=True)
-                    if row[0] not in done
-                ]
-                plain, marks = [r for r, _ in kept], [m for _, m in kept]
+            lines, plain, marks = self._quick_lines(plain, marks, others)
         lines += self._typed_lines(plain, marks, others)
-        lines.append(rows_typed(self.import_id, self.width, self.columns, others, digests))
+        lines.append(rows_typed(self.import_id, width, self.columns, others, digests))
         return "".join(lines)
 
-    def _quick_lines(
-        self, quick: list[tuple[tuple[int, list, str], tuple[int, str]]], others: list
-    ) -> list[str]:
-        """Rows a customer's digest vouches for: the user ID, the digest and the cells."""
-        failed: set[int] = set()
-        index = self.user_id.index
-        user_ids = self._answers(self.user_id, tuple(row[1][index] for row, _ in quick), failed)
-        others += [row for i, (row, _) in enumerate(quick) if i in failed]
-        imp = self.import_id
-        return [
-            f"{imp}\t{row[0]}\t{user_ids[i]}\t\\N\t\\N\t\\N\t\\N\t{digest}\t{joined}\n"
-            for i, (row, (digest, joined)) in enumerate(quick)
-            if i not in failed
-        ]
+    def _quick_lines(self, plain: list, marks: list, others: list) -> tuple[list, list, list]:
+        """The lines of the rows a customer's digest vouches for (the user ID, the digest and
+        the cells), and the rows and marks left to type."""
+        is_known, check = self.digests.is_known, self.user_id.check
+        index, imp = self.user_id.index, self.import_id
+        lines, rest, rest_marks = [], [], []
+        for row, mark in zip(plain, marks, strict=True):
+            if mark is None or not is_known(mark[0]):
+                rest.append(row)
+                rest_marks.append(mark)
+                continue
+            try:
+                user_id = check(row[1][index])
+            except ValueError:
+                others.append(row)
+                continue
+            lines.append(f"{imp}\t{row[0]}\t{user_id}\t\\N\t\\N\t\\N\t\\N\t{mark[0]}\t{mark[1]}\n")
+        return lines, rest, rest_marks
 
     def _typed_lines(self, plain: list, marks: list, others: list) -> list[str]:
         """Plain rows checked and typed column by column; rows with a cell that fails go to

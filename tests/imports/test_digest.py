@@ -4,6 +4,8 @@ between, at any moment of the import."""
 
 from __future__ import annotations
 
+from array import array
+
 import pytest
 from django.db import connection
 
@@ -12,7 +14,9 @@ from customers.models import Customer
 from customers.profile import STANDARD_FIELDS, CleanProfile
 from customers.services import custom_field_create, customer_erase, customer_update
 from customers.upsert import UpsertItem, customers_upsert
+from imports import digest as digest_module
 from imports import pipeline, services
+from imports.digest import RowDigests, known_digests
 from imports.models import ImportChange, ImportStatus
 from imports.rows import BlockTyper
 from imports.undo import import_undo_run
@@ -255,3 +259,17 @@ def test_undo_of_an_import_that_only_tagged_removes_its_tags():
     import_undo_run(imp.pk)
     assert customers() == before
     assert tag_names("a") == set()
+
+
+def test_the_known_digests_are_every_customers_sorted():
+    make_import(DATA)
+    assert list(known_digests()) == sorted(digest(u) for u in "abc")
+
+
+@pytest.mark.parametrize("limit", [0, 10], ids=["bisection", "set"])
+def test_a_digest_is_known_exactly_when_a_customer_carries_it(monkeypatch, limit):
+    monkeypatch.setattr(digest_module, "SET_LIMIT", limit)
+    known = array("q", [-(2**63), -5, 0, 7, 2**63 - 1])
+    digests = RowDigests(b"key", known.tobytes())
+    for value in [*known, -(2**63) + 1, -6, -4, 1, 6, 8, 2**63 - 2]:
+        assert digests.is_known(value) == (value in known)
