@@ -4,7 +4,10 @@
    typed (imports/rows.py) and COPY'd into imports_stagedrow, a chunk per transaction. The
    chunk and the checkpoint (``staged_through``, the last file row staged) commit together,
    so a re-run skips exactly the rows already staged. Then a later row with the same user ID
-   supersedes an earlier one (the last row wins). Nothing touches customers in this phase, so
+   supersedes an earlier one (the last row wins). In a big file, a row whose digest a customer
+   carries (imports/digest.py: an earlier import applied that very row) is staged with its
+   cells, unchecked; the merge counts it unchanged, or checks it then if the customer changed
+   in the meantime. Nothing touches customers in this phase, so
    a file that turns out broken (an unterminated quote in the last row) fails with nothing
    half-written.
 2. Merge: staged rows, in row-number ranges, go into customers with one set-based statement

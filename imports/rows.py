@@ -213,6 +213,9 @@ class BlockTyper:
     wrong number of values, a cell that fails) go through ``row_type`` one by one, so their
     messages are exactly the same; the text of the others is what ``copy_line`` makes.
 
+    With ``digests``, rows whose digest a customer carries are not checked at all: their line
+    holds the user ID, the digest and the cells (imports/digest.py).
+
     A column's answers are kept from block to block while they are few (countries, plans,
     booleans); a column of mostly different values (e-mail addresses) starts afresh."""
 
