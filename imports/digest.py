@@ -50,8 +50,8 @@ def digest_key(
 
 
 def known_digests() -> array:
-    """Every customer's import digest, sorted. One value of 8 bytes a customer: a row each,
-    through psycopg, cost 1 µs a row in Python."""
+    """Every customer's import digest, sorted, read as one value of 8 bytes a customer (read as
+    a row each, psycopg costs ~1 µs a row in Python: 1.8 s for a million against 0.5 s)."""
     from django.db import connection
 
     with connection.cursor() as cursor:
