@@ -45,9 +45,8 @@ from imports.models import Import, ImportPhase, ImportStatus, MergedChunk, Stage
 from imports.reader import Dialect, FileRejected, rows_read
 from imports.rows import MappingInvalid, columns_for, copy_line, row_type
 from imports.stage_pool import BLOCK_ROWS, blocks_of, typed_blocks, typed_file
-from imports.staging import staging_drop, staging_ensure
-from segments.fields import ChangeKind
-from segments.incremental import pending_mark
+from imports.staging import staging_drop, staging_ensure, staging_keep
+from segments.incremental import pending_marked
 from tags.models import Source
 
 log = logging.getLogger(__name__)
@@ -430,10 +429,7 @@ def _merge_chunk(
         "token": imp.token_id,
         "tags": list(imp.tag_ids),
     }
-    created: list[int] = []
-    updated: list[int] = []
-    tagged: set[int] = set()
-    unchanged = failed = 0
+    created = updated = tagged = unchanged = failed = marked = 0
     with transaction.atomic(), connection.cursor() as cursor:
         # The chunk's marker first: a second runner of the same chunk waits here for the
         # first to commit, then finds it merged.
@@ -455,11 +451,12 @@ def _merge_chunk(
             if got is None:
                 cursor.execute(sql, {**params, "only": only})
                 got = cursor.fetchone()
-            new, changed, tags, existing, missed, fresh, stale = got
+            new, changed, tags, queued, existing, missed, fresh, stale = got
             created += new
             updated += changed
-            tagged.update(tags)
-            unchanged += existing - len(changed) + fresh
+            tagged += tags
+            marked += queued
+            unchanged += existing - changed + fresh
             if stale:  # their customers changed since the file was read: check them now
                 more_failed, retyped = _retype(imp, imp.mapping, custom_field_specs(), stale)
                 failed += more_failed
@@ -469,12 +466,8 @@ def _merge_chunk(
             sql, only = plan.apply_sql(only=True), missed
         else:
             raise RuntimeError(f"Rows {lo}–{hi}: user IDs kept colliding with other writers.")
-        kinds: dict[int, int] = dict.fromkeys(tagged, ChangeKind.TAGS)
-        for pk in updated:
-            kinds[pk] = kinds.get(pk, 0) | ChangeKind.PROFILE
-        for pk in created:
-            kinds[pk] = ChangeKind.ALL
-        pending_mark(list(kinds), list(kinds.values()))
+        if marked:
+            pending_marked()
         # Last, so the import's row is locked only for the commit: parallel chunks queue here.
         cursor.execute(
             "UPDATE imports_import SET applied_through = applied_through + %s,"
@@ -482,7 +475,7 @@ def _merge_chunk(
             " failed = failed + %s, tagged = tagged + %s, heartbeat_at = now() WHERE id = %s"
             " RETURNING applied_through, created, updated, unchanged, failed, tagged,"
             " heartbeat_at",
-            [hi - lo, len(created), len(updated), unchanged, failed, len(tagged), imp.pk],
+            [hi - lo, created, updated, unchanged, failed, tagged, imp.pk],
         )
         row = cursor.fetchone()
     with shared or nullcontext():
@@ -557,6 +550,7 @@ def _staged_rows_release(imp: Import) -> None:
     staged = StagedRow.objects.filter(import_id=imp.pk)
     if staged.filter(Q(errors__isnull=False) | Q(superseded_by__isnull=False)).exists():
         staged.filter(errors__isnull=True, superseded_by__isnull=True).delete()
+        staging_keep(imp.pk)
     else:
         staging_drop(imp.pk)
 

@@ -6,6 +6,11 @@ the next import scanned them all: an unchanged re-import right after an import s
 its 40 s reading dead rows. A dropped partition leaves nothing behind, and queries that name
 the import read only its own partition.
 
+Autovacuum leaves a partition alone while its import runs: the import analyses it itself, a
+vacuum of a million rows it is about to drop competed with the merge for the CPU, and a
+dropping import waited a second (deadlock_timeout) for the vacuum to give way. A partition kept
+for an error report gets autovacuum back (``staging_keep``), which reclaims its deleted rows.
+
 A partition is made empty and attached (SHARE UPDATE EXCLUSIVE on the parent: other imports'
 rows go on being written meanwhile). Dropping one takes the parent's ACCESS EXCLUSIVE lock for
 the rest of the caller's transaction, so callers drop last, just before they commit.
@@ -35,7 +40,9 @@ def staging_ensure(import_id: int) -> None:
     name, key = _name(import_id), int(import_id)
     # One transaction: a partition that exists is attached (a killed worker leaves neither).
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(f"CREATE TABLE {name} (LIKE {PARENT} INCLUDING ALL)")
+        cursor.execute(
+            f"CREATE TABLE {name} (LIKE {PARENT} INCLUDING ALL) WITH (autovacuum_enabled = off)"
+        )
         # A matching check lets ATTACH skip its own scan of the (empty) table.
         cursor.execute(f"ALTER TABLE {name} ADD CONSTRAINT {name}_key CHECK (import_id = {key})")
         cursor.execute(f"ALTER TABLE {PARENT} ATTACH PARTITION {name} FOR VALUES IN ({key})")
@@ -46,3 +53,9 @@ def staging_drop(import_id: int) -> None:
     """Drop the import's staged rows, all of them."""
     with connection.cursor() as cursor:
         cursor.execute(f"DROP TABLE IF EXISTS {_name(import_id)}")
+
+
+def staging_keep(import_id: int) -> None:
+    """The import's partition stays (for its error report): autovacuum may reclaim it."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"ALTER TABLE IF EXISTS {_name(import_id)} RESET (autovacuum_enabled)")

@@ -58,24 +58,36 @@ def pending_mark(customer_ids: Sequence[int], kinds: int | Sequence[int]) -> Non
     )
 
 
-def pending_mark_selected(select_sql: str, params: Sequence[Any]) -> int:
-    """Queue the customers a query selects, as (id, k) rows of distinct ids with their
-    ChangeKind bits; returns how many were queued. Rows go in in id order, so two writers
+def pending_mark_sql(select_sql: str) -> str:
+    """The statement that queues the customers ``select_sql`` selects, as (id, k) rows of
+    distinct ids with their ChangeKind bits; usable as a data-modifying CTE of a writer's own
+    statement (it returns one row a customer queued). Rows go in in id order, so two writers
     marking overlapping sets lock them in the same order. One sequence number for the whole
     statement (nextval a row cost ~2.7 µs): the drain only needs a later mark of a customer to
-    carry a larger number than the one it read."""
-    sql = f"""
-        WITH s AS MATERIALIZED (SELECT nextval('segments_pending_seq') AS seq)
+    carry a larger number than the one it read. A caller running it itself calls
+    ``pending_marked`` when it queued anyone."""
+    return f"""
         INSERT INTO segments_pendingcustomer (customer_id, kinds, seq, marked_at)
-        SELECT id, k, s.seq, now() FROM s, ({select_sql}) ids ORDER BY id
+        SELECT id, k, (SELECT nextval('segments_pending_seq')), now()
+        FROM ({select_sql}) ids ORDER BY id
         ON CONFLICT (customer_id) DO UPDATE
         SET kinds = segments_pendingcustomer.kinds | EXCLUDED.kinds, seq = EXCLUDED.seq
+        RETURNING 1
     """  # noqa: S608 - select_sql is the callers' own SQL; values are parameters
+
+
+def pending_marked() -> None:
+    """After the caller's transaction commits, make sure a drain is on its way."""
+    transaction.on_commit(_trigger)
+
+
+def pending_mark_selected(select_sql: str, params: Sequence[Any]) -> int:
+    """Queue the customers a query selects (see ``pending_mark_sql``); returns how many."""
     with connection.cursor() as cursor:
-        cursor.execute(sql, list(params))
+        cursor.execute(pending_mark_sql(select_sql), list(params))
         marked = cursor.rowcount
     if marked:
-        transaction.on_commit(_trigger)
+        pending_marked()
     return marked
 
 

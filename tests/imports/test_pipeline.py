@@ -27,7 +27,7 @@ from imports.merge import MergePlan
 from imports.models import Import, ImportChange, ImportPhase, ImportStatus, StagedRow
 from imports.reader import FileRejected
 from imports.report import report_csv
-from imports.staging import staging_exists
+from imports.staging import staging_drop, staging_ensure, staging_exists
 from segments.incremental import pending_drain
 from segments.membership import segment_build
 from segments.models import PendingCustomer, Transition
@@ -146,6 +146,10 @@ def test_a_file_without_problems_completes():
     assert not staging_exists(imp.pk)  # its partition of staged rows went with the finish
 
 
+def _partition(imp) -> str:
+    return f"imports_stagedrow_{imp.pk}"
+
+
 def test_each_import_stages_into_its_own_partition_kept_only_for_its_failed_rows():
     bad = make_import(csv_text("id,email", "a,nope", "b,b@x.io"), dry_run=True)
     good = make_import(csv_text("id,email", "c,c@x.io"))
@@ -155,6 +159,15 @@ def test_each_import_stages_into_its_own_partition_kept_only_for_its_failed_rows
             "SELECT tableoid::regclass::text, row_no FROM imports_stagedrow ORDER BY import_id"
         )
         assert cursor.fetchall() == [(f"imports_stagedrow_{bad.pk}", 2)]
+        # Autovacuum stays away from a partition while its import runs, and may reclaim one
+        # kept for a report.
+        cursor.execute("SELECT reloptions FROM pg_class WHERE relname = %s", [_partition(bad)])
+        assert cursor.fetchone() == (None,)
+    staging_ensure(good.pk)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reloptions FROM pg_class WHERE relname = %s", [_partition(good)])
+        assert cursor.fetchone() == (["autovacuum_enabled=off"],)
+    staging_drop(good.pk)
     services.import_start(imp=bad, actor=SYSTEM)  # the import after its dry run stages afresh
     assert not staging_exists(bad.pk)
 
