@@ -35,7 +35,7 @@ def empty_customers() -> None:
     from django.db import connection
 
     with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE customers_customer RESTART IDENTITY CASCADE")
+        cursor.execute("TRUNCATE customers_customer, tags_customertag RESTART IDENTITY CASCADE")
 
 
 def ensure_demo_customers(size: int, seed: int = DEMO_SEED) -> None:

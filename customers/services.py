@@ -57,15 +57,18 @@ def customers_erase(customers: QuerySet[Customer], actor: Actor, *, record: bool
             f" FROM segments_membership WHERE customer_id IN ({sql}) ORDER BY 1) s",
             [SEGMENT_LOCK_NAMESPACE, *params],
         )
-        # Tags and events go with the rows (database cascades). Memberships keep no key
-        # constraint (segments/models.py): they go after the rows. An evaluation adding one
-        # either committed before (its timeline event's key check held the row), so this sees
-        # it, or fails that check at its commit and rolls back.
+        # Events go with the rows (a database cascade). Memberships and tag assignments keep
+        # no key constraint on the customer (segments/models.py, tags/models.py): they go
+        # after the rows. An evaluation adding a membership either committed before (its
+        # timeline event's key check held the row), so this sees it, or fails that check at its
+        # commit and rolls back; a writer adding a tag locked the customer first, so it either
+        # committed before this deleted the row, or finds the row gone and adds nothing.
         cursor.execute(
             f"DELETE FROM {Customer._meta.db_table} WHERE id IN ({sql}) RETURNING id",  # noqa: S608
             params,
         )
         ids = [row[0] for row in cursor.fetchall()]
+        cursor.execute("DELETE FROM tags_customertag WHERE customer_id = ANY(%s)", [ids])
         cursor.execute(
             "WITH gone AS (DELETE FROM segments_membership WHERE customer_id = ANY(%s)"
             " RETURNING segment_id)"

@@ -130,9 +130,15 @@ class MergePlan:
     def apply_sql(self, *, only: bool = False, optimistic: bool = False) -> str:
         """The chunk's merge: (created, updated, tagged, queued for segment evaluation,
         existing, user IDs missed, rows a digest vouched for, rows whose digest went stale).
-        ``optimistic``: without ON CONFLICT on the new customers and the
-        undo log (the look-up found none of those user IDs; the checks cost ~2 µs a row), for
-        a savepoint the caller rolls back to when another writer created one meanwhile."""
+        ``optimistic``: without ON CONFLICT on the new customers and the undo log (the
+        look-up found none of those user IDs; the checks cost ~2 µs a row), for a savepoint
+        the caller rolls back to when another writer created one meanwhile.
+
+        Tag assignments keep no key constraint on the customer (tags/models.py): the
+        customers they name are this chunk's new ones, the existing ones locked in ``j``, and
+        (``qt``) those a digest vouched for that lack one of the tags, locked here (FOR KEY
+        SHARE; one erased meanwhile is skipped). A re-import that tags again finds the tags
+        there with one index probe a row and locks nothing."""
         on_conflict = "" if optimistic else "ON CONFLICT (user_id) DO NOTHING"
         on_conflict_log = "" if optimistic else "ON CONFLICT DO NOTHING"
         sets = ", ".join(f"{c} = d.{c}" for c in (*self.columns, "custom"))
@@ -171,12 +177,21 @@ class MergePlan:
             SELECT %(imp)s, min(id), jsonb_agg(id ORDER BY id) FROM ins HAVING count(*) > 0
             {on_conflict_log}
         ),
+        qt AS (
+            SELECT l.id FROM (SELECT id FROM q WHERE fresh ORDER BY id) f
+            CROSS JOIN LATERAL (
+                SELECT c.id FROM customers_customer c WHERE c.id = f.id FOR KEY SHARE
+            ) l
+            -- A count per row, not NOT EXISTS: that became a hash of every assignment.
+            WHERE (SELECT count(*) FROM tags_customertag ct
+                   WHERE ct.customer_id = f.id AND ct.tag_id = ANY(%(tags)s::bigint[]))
+                  < cardinality(%(tags)s::bigint[])
+        ),
         tg AS (
             INSERT INTO tags_customertag (customer_id, tag_id, added_at, added_by_id,
                 added_by_token_id, source, added_by_import_id)
             SELECT x.id, t, now(), %(member)s, %(token)s, 'import', %(imp)s
-            FROM (SELECT id FROM o UNION ALL SELECT id FROM ins
-                  UNION ALL SELECT id FROM q WHERE fresh) x
+            FROM (SELECT id FROM o UNION ALL SELECT id FROM ins UNION ALL SELECT id FROM qt) x
             CROSS JOIN unnest(%(tags)s::bigint[]) AS t
             ON CONFLICT DO NOTHING
             RETURNING customer_id

@@ -24,6 +24,31 @@ class TagInvalid(ValueError):
     pass
 
 
+# The customers an assignment is about to name, locked against erasure until the writer
+# commits (tags_customertag keeps no key constraint on the customer: tags/models.py). A row
+# erased meanwhile is not returned, so it gets no assignment.
+_LOCKED = "SELECT id FROM customers_customer WHERE id {} ORDER BY id FOR KEY SHARE"
+
+_MERGE_SQL = f"""
+WITH c AS ({_LOCKED.format("IN (SELECT customer_id FROM tags_customertag WHERE tag_id = %s)")})
+INSERT INTO tags_customertag
+    (customer_id, tag_id, added_at, added_by_id, added_by_token_id, source)
+SELECT customer_id, %s, added_at, added_by_id, added_by_token_id, source
+FROM tags_customertag JOIN c ON c.id = customer_id WHERE tag_id = %s
+ON CONFLICT (customer_id, tag_id) DO UPDATE
+    SET added_at = LEAST(tags_customertag.added_at, EXCLUDED.added_at)
+"""  # noqa: S608 - constant SQL
+
+_TAG_PAIRS_SQL = f"""
+WITH c AS ({_LOCKED.format("= ANY(%s)")})
+INSERT INTO tags_customertag
+    (customer_id, tag_id, added_at, added_by_id, added_by_token_id, source)
+SELECT x.c, x.t, now(), %s, %s, %s
+FROM unnest(%s::bigint[], %s::bigint[]) AS x(c, t) JOIN c ON c.id = x.c
+ON CONFLICT DO NOTHING RETURNING customer_id
+"""  # noqa: S608 - constant SQL
+
+
 def tag_name_clean(name: str) -> str:
     name = " ".join((name or "").split())
     if not name:
@@ -109,15 +134,8 @@ def tag_merge(*, source: Tag, target: Tag, actor: Actor) -> int:
         )
         with connection.cursor() as cursor:
             cursor.execute(
-                """
-                INSERT INTO tags_customertag
-                    (customer_id, tag_id, added_at, added_by_id, added_by_token_id, source)
-                SELECT customer_id, %s, added_at, added_by_id, added_by_token_id, source
-                FROM tags_customertag WHERE tag_id = %s
-                ON CONFLICT (customer_id, tag_id) DO UPDATE
-                    SET added_at = LEAST(tags_customertag.added_at, EXCLUDED.added_at)
-                """,
-                [target.pk, source.pk],
+                _MERGE_SQL,
+                [source.pk, target.pk, source.pk],
             )
             moved = cursor.rowcount
         activity_record(
@@ -187,7 +205,7 @@ def customers_tag(
                 # The subquery is Django's own compiled SQL; values stay parameters.
                 "INSERT INTO tags_customertag"  # noqa: S608
                 " (customer_id, tag_id, added_at, added_by_id, added_by_token_id, source)"
-                f" SELECT c.id, t, now(), %s, %s, %s FROM ({sql}) AS c(id)"
+                f" SELECT c.id, t, now(), %s, %s, %s FROM ({_LOCKED.format(f'IN ({sql})')}) c"
                 " CROSS JOIN unnest(%s::bigint[]) AS t ON CONFLICT DO NOTHING"
                 " RETURNING customer_id",
                 [*_actor_params(actor), *params, [t.pk for t in tags]],
@@ -244,11 +262,9 @@ def customers_tag_by_name(pairs: Sequence[tuple[int, str]], actor: Actor) -> set
     tags = {t.name.lower(): t.pk for t in tags_ensure(dict.fromkeys(n for _, n in pairs), actor)}
     with connection.cursor() as cursor:
         cursor.execute(
-            "INSERT INTO tags_customertag"
-            " (customer_id, tag_id, added_at, added_by_id, added_by_token_id, source)"
-            " SELECT c, t, now(), %s, %s, %s FROM unnest(%s::bigint[], %s::bigint[]) AS x(c, t)"
-            " ON CONFLICT DO NOTHING RETURNING customer_id",
+            _TAG_PAIRS_SQL,
             [
+                sorted({pk for pk, _ in pairs}),
                 *_actor_params(actor),
                 [pk for pk, _ in pairs],
                 [tags[name.lower()] for _, name in pairs],

@@ -26,7 +26,7 @@ def _truncate() -> None:
     from django.db import DatabaseError, connection, transaction
 
     with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE customers_customer RESTART IDENTITY CASCADE")
+        cursor.execute("TRUNCATE customers_customer, tags_customertag RESTART IDENTITY CASCADE")
         # Start each run from a quiet server: no checkpoint left over from the last run. (Needs
         # superuser or pg_checkpoint; an external server's user may have neither.)
         with contextlib.suppress(DatabaseError), transaction.atomic():

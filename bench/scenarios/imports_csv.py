@@ -164,7 +164,7 @@ def _empty() -> None:
 
     with connection.cursor() as cursor:
         cursor.execute(
-            "TRUNCATE customers_customer, imports_import, imports_stagedrow,"
+            "TRUNCATE customers_customer, tags_customertag, imports_import, imports_stagedrow,"
             " imports_importchange, imports_importcreated, segments_pendingcustomer"
             " RESTART IDENTITY CASCADE"
         )

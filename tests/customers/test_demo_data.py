@@ -446,9 +446,11 @@ def test_the_foreign_keys_put_back_still_hold(monkeypatch):
 
     generate_customers(count=100, seed=9)
 
-    gone = Customer.objects.filter(customer_tags__isnull=False).first().pk
-    Customer.objects.filter(pk=gone).delete()  # the cascade in the database still works
-    assert not CustomerTag.objects.filter(customer_id=gone).exists()
+    # The assignments' key on the tag (the one on the customer is gone: tags/models.py).
+    tag = Tag.objects.filter(customer_tags__isnull=False).first()
+    customer = tag.customer_tags.first().customer_id
+    Tag.objects.filter(pk=tag.pk).delete()  # the cascade in the database still works
+    assert not CustomerTag.objects.filter(tag_id=tag.pk).exists()
     with (
         pytest.raises(IntegrityError, match="foreign key"),
         transaction.atomic(),
@@ -457,7 +459,7 @@ def test_the_foreign_keys_put_back_still_hold(monkeypatch):
         cursor.execute(
             "INSERT INTO tags_customertag (customer_id, tag_id, added_at, source)"
             " VALUES (%s, %s, now(), 'ui')",
-            [gone, Tag.objects.first().pk],
+            [customer, tag.pk],
         )
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
 
