@@ -22,6 +22,9 @@ from imports.digest import RowDigests
 # countries, time zones, plans and booleans, so most cells are a dictionary hit.
 _MEMO_LIMIT = 50_000
 _MEMO_SAMPLE = 1_000
+# BlockTyper's answers kept across blocks, shared among a file's columns (~150 bytes each).
+_BLOCK_MEMO_TOTAL = 200_000
+_BLOCK_MEMO_MIN = 4_000
 
 
 class MappingInvalid(ValueError):
@@ -216,8 +219,11 @@ class BlockTyper:
     With ``digests``, rows whose digest a customer carries are not checked at all: their line
     holds the user ID, the digest and the cells (imports/digest.py).
 
-    A column's answers are kept from block to block while they are few (countries, plans,
-    booleans); a column of mostly different values (e-mail addresses) starts afresh."""
+    A column's answers are kept from block to block up to its share of ``_BLOCK_MEMO_TOTAL``
+    answers: a column of a few values (countries, plans, booleans) or of a few thousand
+    (amounts, points, birthdays) soon finds nearly every cell there. A column whose share
+    fills up while most of its values are still new (e-mail addresses, user IDs) stops keeping
+    answers; it costs a dictionary insert a cell and saves nothing."""
 
     def __init__(
         self,
@@ -234,6 +240,8 @@ class BlockTyper:
         self.vals = [c for c in self.columns if c.target != "id" and c.custom is None]
         self.custom = [c for c in self.columns if c.custom is not None]
         self.memos: dict[int, dict[str, Any]] = {c.index: {} for c in self.columns}
+        self.memo_size = max(_BLOCK_MEMO_MIN, _BLOCK_MEMO_TOTAL // len(self.columns))
+        self.unmemoised: set[int] = set()
         self.refused: dict[int, set[str]] = {c.index: set() for c in self.columns}  # in memos
         self.keys = {
             c.index: _copy_text(json.dumps(c.custom or c.target, ensure_ascii=False)) + ": "
@@ -256,17 +264,25 @@ class BlockTyper:
 
     def _answers(self, column: Column, cells: tuple[str, ...], failed: set[int]) -> list:
         """The column's answer for each cell; adds the rows whose cell failed to ``failed``."""
+        if column.index in self.unmemoised:
+            answers = [self._answer(column, value) for value in cells]
+            if _FAILED in answers:
+                failed.update(i for i, answer in enumerate(answers) if answer is _FAILED)
+            return answers
         memo, refused = self.memos[column.index], self.refused[column.index]
         distinct = set(cells)
-        for value in distinct.difference(memo):
+        new = distinct.difference(memo)
+        for value in new:
             answer = memo[value] = self._answer(column, value)
             if answer is _FAILED:
                 refused.add(value)
         answers = list(map(memo.__getitem__, cells))
         if not refused.isdisjoint(distinct):
             failed.update(i for i, answer in enumerate(answers) if answer is _FAILED)
-        if len(memo) > _MEMO_LIMIT or len(memo) > len(cells) // 2:
-            memo.clear()  # mostly different values: keeping them costs more than it saves
+        if len(memo) > self.memo_size:
+            if len(new) > len(distinct) // 2:  # still mostly new values: they rarely repeat
+                self.unmemoised.add(column.index)
+            memo.clear()
             refused.clear()
         return answers
 

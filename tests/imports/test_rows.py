@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from array import array
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -82,11 +83,14 @@ ROWS = st.lists(
 )
 
 
+# A tiny memo fills up within a block: columns then clear it or stop keeping answers.
+@pytest.mark.parametrize("memo_size", [None, 3])
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(blocks=st.lists(ROWS, min_size=1, max_size=3))
-def test_a_block_at_a_time_gives_the_same_lines_as_a_row_at_a_time(blocks):
+def test_a_block_at_a_time_gives_the_same_lines_as_a_row_at_a_time(memo_size, blocks):
     columns = columns_for(HEADERS, MAPPING, SPECS)
     typer = BlockTyper(7, len(HEADERS), columns)  # one typer across blocks, as staging uses it
+    typer.memo_size = memo_size or typer.memo_size
     number = 1
     for block in blocks:
         rows = []
