@@ -27,6 +27,15 @@ _MARKS = f"""
         UNION ALL SELECT customer_id, {ChangeKind.TAGS} FROM tg
     ) x GROUP BY id
 """
+# The optimistic merge queues its new customers apart, with no conflict check (nobody else
+# knows their ids yet; the check cost ~15 ms a 20,000-row chunk), and the others as above.
+_MARKS_NEW = f"SELECT id, {ChangeKind.ALL} AS k FROM ins"
+_MARKS_OTHERS = f"""
+    SELECT id, bit_or(k) AS k FROM (
+        SELECT id, {ChangeKind.PROFILE} AS k FROM upd
+        UNION ALL SELECT customer_id, {ChangeKind.TAGS} FROM tg
+    ) x WHERE NOT EXISTS (SELECT FROM ins WHERE ins.id = x.id) GROUP BY id
+"""
 
 
 @dataclass(frozen=True)
@@ -141,6 +150,13 @@ class MergePlan:
         there with one index probe a row and locks nothing."""
         on_conflict = "" if optimistic else "ON CONFLICT (user_id) DO NOTHING"
         on_conflict_log = "" if optimistic else "ON CONFLICT DO NOTHING"
+        marks = (
+            f"mk_new AS ({pending_mark_sql(_MARKS_NEW, fresh=True)}),"
+            f" mk_others AS ({pending_mark_sql(_MARKS_OTHERS)}),"
+            " mk AS (SELECT FROM mk_new UNION ALL SELECT FROM mk_others)"
+            if optimistic
+            else f"mk AS ({pending_mark_sql(_MARKS)})"
+        )
         sets = ", ".join(f"{c} = d.{c}" for c in (*self.columns, "custom"))
         insert_cols = ", ".join([*self.columns, "custom"])
         insert_vals = ", ".join(
@@ -196,7 +212,7 @@ class MergePlan:
             ON CONFLICT DO NOTHING
             RETURNING customer_id
         ),
-        mk AS ({pending_mark_sql(_MARKS)})
+        {marks}
         SELECT
             (SELECT count(*) FROM ins),
             (SELECT count(*) FROM upd),

@@ -58,20 +58,26 @@ def pending_mark(customer_ids: Sequence[int], kinds: int | Sequence[int]) -> Non
     )
 
 
-def pending_mark_sql(select_sql: str) -> str:
+def pending_mark_sql(select_sql: str, *, fresh: bool = False) -> str:
     """The statement that queues the customers ``select_sql`` selects, as (id, k) rows of
     distinct ids with their ChangeKind bits; usable as a data-modifying CTE of a writer's own
     statement (it returns one row a customer queued). Rows go in in id order, so two writers
     marking overlapping sets lock them in the same order. One sequence number for the whole
     statement (nextval a row cost ~2.7 µs): the drain only needs a later mark of a customer to
     carry a larger number than the one it read. A caller running it itself calls
-    ``pending_marked`` when it queued anyone."""
+    ``pending_marked`` when it queued anyone. ``fresh``: customers created by the same
+    statement, which no one can have queued yet (no conflict check; a conflict is an error)."""
+    on_conflict = (
+        ""
+        if fresh
+        else "ON CONFLICT (customer_id) DO UPDATE"
+        " SET kinds = segments_pendingcustomer.kinds | EXCLUDED.kinds, seq = EXCLUDED.seq"
+    )
     return f"""
         INSERT INTO segments_pendingcustomer (customer_id, kinds, seq, marked_at)
         SELECT id, k, (SELECT nextval('segments_pending_seq')), now()
         FROM ({select_sql}) ids ORDER BY id
-        ON CONFLICT (customer_id) DO UPDATE
-        SET kinds = segments_pendingcustomer.kinds | EXCLUDED.kinds, seq = EXCLUDED.seq
+        {on_conflict}
         RETURNING 1
     """  # noqa: S608 - select_sql is the callers' own SQL; values are parameters
 
