@@ -16,9 +16,7 @@ values. Custom values are stored typed, as ``customers.custom_fields`` would sto
 A big load (at least ``REBUILD_MIN_ROWS`` rows, and at least as many as the table holds) drops
 the table's plain secondary indexes first and builds them again afterwards, in the same
 transaction: one sort per index is several times cheaper than a million random index insertions.
-The customers and the tag assignments decide this each for their own table; the tag assignments'
-foreign keys to customers and tags go and come back the same way (one join that checks every
-row instead of a deferred check, and a row lock, per row).
+The customers and the tag assignments decide this each for their own table.
 
 Same seed, same data: every choice (names, places, phones, custom values, tags, device profiles)
 comes from one ``random.Random(seed)``, and every moment (created, first and last seen, tagged)
@@ -601,54 +599,21 @@ def _worth_rebuilding(cursor, table: str, rows: int) -> bool:
     return cursor.fetchone()[0] <= rows
 
 
-def _foreign_keys(cursor, table: str, referenced: list[str]) -> list[tuple[str, str]]:
-    """(quoted name, definition) of ``table``'s validated foreign keys to ``referenced``."""
-    cursor.execute(
-        """
-        SELECT quote_ident(conname), pg_get_constraintdef(oid) FROM pg_constraint
-        WHERE conrelid = %s::regclass AND contype = 'f' AND convalidated
-          AND confrelid = ANY (%s::regclass[])
-        ORDER BY conname
-        """,
-        [table, referenced],
-    )
-    return cursor.fetchall()
-
-
-def _prepare_big_load(cursor, table: str, rows: int, referenced: list[str]) -> list[str]:
-    """For a big load into ``table``, drop its plain secondary indexes and its foreign keys to
-    ``referenced`` and return the statements that put them back; for a small one, drop
-    nothing and return [].
-
-    A foreign key checks each new row on its own (a deferred trigger, and a row lock on the
-    referenced row); added back, it checks the whole table in one join. Only keys to tables
-    this run writes are dropped: dropping one locks the referenced table against writers.
-    """
+def _prepare_big_load(cursor, table: str, rows: int) -> list[str]:
+    """For a big load into ``table``, drop its plain secondary indexes and return the
+    statements that put them back; for a small one, drop nothing and return []."""
     if not _worth_rebuilding(cursor, table, rows):
         return []
     indexes = _rebuildable_indexes(cursor, table)
-    keys = _foreign_keys(cursor, table, referenced) if referenced else []
-    if not indexes and not keys:
+    if not indexes:
         return []
     cursor.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
-    # Rows an enclosing transaction added (dropping a key alters the referenced table too).
-    _run_deferred_checks(cursor, [table, *referenced])
+    _run_deferred_checks(cursor, [table])  # rows an enclosing transaction added
     cursor.execute("SELECT setting::bigint FROM pg_settings WHERE name = 'maintenance_work_mem'")
     if cursor.fetchone()[0] < INDEX_BUILD_MEMORY_KB:
         cursor.execute(f"SET LOCAL maintenance_work_mem = '{INDEX_BUILD_MEMORY_KB}kB'")
-    restore = []
-    if indexes:
-        cursor.execute("DROP INDEX " + ", ".join(name for name, _ in indexes))
-        restore += [create for _, create in indexes]
-    if keys:
-        cursor.execute(
-            f"ALTER TABLE {table} " + ", ".join(f"DROP CONSTRAINT {name}" for name, _ in keys)
-        )
-        restore.append(
-            f"ALTER TABLE {table} "
-            + ", ".join(f"ADD CONSTRAINT {name} {definition}" for name, definition in keys)
-        )
-    return restore
+    cursor.execute("DROP INDEX " + ", ".join(name for name, _ in indexes))
+    return [create for _, create in indexes]
 
 
 def _run_deferred_checks(cursor, tables: list[str]) -> None:
@@ -687,7 +652,7 @@ def generate_customers(*, count: int, seed: int) -> DemoResult:
         missing = count - (present.count(1) if present is not None else 0)
         if missing > 0:
             setup, result.custom_fields_created, result.tags_created = _ensure_setup()
-            restore = _prepare_big_load(cursor, TABLE, missing, [])
+            restore = _prepare_big_load(cursor, TABLE, missing)
             first_id = _reserve_ids(cursor, missing)
             lines = customer_lines(
                 count, seed, now, first_id=first_id, present=present, setup=setup, tags_out=tags
@@ -695,7 +660,12 @@ def generate_customers(*, count: int, seed: int) -> DemoResult:
             result.created = _copy(cursor, f"COPY {TABLE} ({COLUMNS}) FROM STDIN", lines)
             _finish_big_load(cursor, TABLE, restore)
 
-            restore = _prepare_big_load(cursor, TAG_TABLE, tags.lines, [TABLE, "tags_tag"])
+            # The assignments keep no key constraints (tags/models.py): the customers are
+            # this transaction's own, the tags are locked against deletion until it commits.
+            from tags.services import TAGS_LOCKED
+
+            cursor.execute(TAGS_LOCKED.format("%s"), [list(setup.tag_ids.values())])
+            restore = _prepare_big_load(cursor, TAG_TABLE, tags.lines)
             copy_tags = f"COPY {TAG_TABLE} ({TAG_COLUMNS}) FROM STDIN"
             result.tagged = _copy(cursor, copy_tags, tags.chunks())
             _finish_big_load(cursor, TAG_TABLE, restore)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from customers.profile import STANDARD_FIELDS
 from segments.fields import ChangeKind
 from segments.incremental import pending_mark_sql
+from tags.services import TAGS_LOCKED
 
 # Customers a chunk touches, queued for segment evaluation by the merge statement itself: a
 # new customer can enter any segment, a changed one those reading profile fields, a newly
@@ -143,11 +144,11 @@ class MergePlan:
         look-up found none of those user IDs; the checks cost ~2 µs a row), for a savepoint
         the caller rolls back to when another writer created one meanwhile.
 
-        Tag assignments keep no key constraint on the customer (tags/models.py): the
-        customers they name are this chunk's new ones, the existing ones locked in ``j``, and
-        (``qt``) those a digest vouched for that lack one of the tags, locked here (FOR KEY
-        SHARE; one erased meanwhile is skipped). A re-import that tags again finds the tags
-        there with one index probe a row and locks nothing."""
+        Tag assignments keep no key constraints (tags/models.py): the customers they name
+        are this chunk's new ones, the existing ones locked in ``j``, and (``qt``) those a
+        digest vouched for that lack one of the tags, locked here (FOR KEY SHARE; one erased
+        meanwhile is skipped); the tags are locked as they are read. A re-import that tags
+        again finds the tags there with one index probe a row and locks no customer."""
         on_conflict = "" if optimistic else "ON CONFLICT (user_id) DO NOTHING"
         on_conflict_log = "" if optimistic else "ON CONFLICT DO NOTHING"
         marks = (
@@ -208,7 +209,7 @@ class MergePlan:
                 added_by_token_id, source, added_by_import_id)
             SELECT x.id, t, now(), %(member)s, %(token)s, 'import', %(imp)s
             FROM (SELECT id FROM o UNION ALL SELECT id FROM ins UNION ALL SELECT id FROM qt) x
-            CROSS JOIN unnest(%(tags)s::bigint[]) AS t
+            CROSS JOIN ({TAGS_LOCKED.format("%(tags)s::bigint[]")}) AS tl(t)
             ON CONFLICT DO NOTHING
             RETURNING customer_id
         ),

@@ -576,7 +576,9 @@ def import_error(import_id: int, exc: Exception) -> None:
 def created_tags_prune(imp: Import) -> None:
     """Delete the tags this import created that no customer carries (any more)."""
     from tags.models import Tag
+    from tags.services import tags_remove
 
-    Tag.objects.filter(pk__in=imp.options.get("created_tag_ids", [])).exclude(
+    unused = Tag.objects.filter(pk__in=imp.options.get("created_tag_ids", [])).exclude(
         customer_tags__isnull=False
-    ).delete()
+    )
+    tags_remove(list(unused.values_list("pk", flat=True)))

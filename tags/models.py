@@ -35,12 +35,13 @@ class CustomerTag(models.Model):
 
     # No index of their own: the unique (customer, tag) and (tag, added_at) indexes lead with
     # them. Every index here is paid per assignment, and an import adds a million at a time.
-    # No database constraint on the customer: its check at commit locked each tagged customer
-    # (a row lock is a write), ~4 of a 1M-row import's ~16 seconds of merge. Instead every
-    # writer locks the customers it tags (FOR KEY SHARE; an import's new and changed customers
-    # are its own or locked already), and customers_erase deletes the rows first and the
-    # assignments after, so an assignment made meanwhile is either seen and deleted or finds
-    # its customer gone and is not made. The tag keeps its cascading key: one tag, cheap.
+    # No database constraints on the customer and the tag: their checks at commit locked the
+    # customer and the tag once per assignment (a row lock is a write), ~5 of a 1M-row
+    # import's ~16 seconds of merge. Instead every writer locks the customers and tags it
+    # names (FOR KEY SHARE; an import's new and changed customers are its own or locked
+    # already), and deleting a customer (customers_erase) or a tag (tags_delete) deletes the
+    # rows first and the assignments after, so an assignment made meanwhile is either seen
+    # and deleted or finds its customer or tag gone and is not made.
     customer = models.ForeignKey(
         "customers.Customer",
         on_delete=models.DO_NOTHING,
@@ -49,7 +50,11 @@ class CustomerTag(models.Model):
         db_constraint=False,
     )
     tag = models.ForeignKey(
-        Tag, on_delete=models.DB_CASCADE, related_name="customer_tags", db_index=False
+        Tag,
+        on_delete=models.DO_NOTHING,
+        related_name="customer_tags",
+        db_index=False,
+        db_constraint=False,
     )
     added_at = models.DateTimeField(default=timezone.now)
     # Mostly empty: indexed only where set (deleting a member or token finds its rows there).

@@ -24,29 +24,41 @@ class TagInvalid(ValueError):
     pass
 
 
-# The customers an assignment is about to name, locked against erasure until the writer
-# commits (tags_customertag keeps no key constraint on the customer: tags/models.py). A row
-# erased meanwhile is not returned, so it gets no assignment.
+# The customers and tags an assignment is about to name, locked against deletion until the
+# writer commits (tags_customertag keeps no key constraints: tags/models.py). A row deleted
+# meanwhile is not returned, so it gets no assignment.
 _LOCKED = "SELECT id FROM customers_customer WHERE id {} ORDER BY id FOR KEY SHARE"
+TAGS_LOCKED = "SELECT id FROM tags_tag WHERE id = ANY({}) ORDER BY id FOR KEY SHARE"
 
 _MERGE_SQL = f"""
-WITH c AS ({_LOCKED.format("IN (SELECT customer_id FROM tags_customertag WHERE tag_id = %s)")})
+WITH c AS ({_LOCKED.format("IN (SELECT customer_id FROM tags_customertag WHERE tag_id = %s)")}),
+t AS ({TAGS_LOCKED.format("%s")})
 INSERT INTO tags_customertag
     (customer_id, tag_id, added_at, added_by_id, added_by_token_id, source)
-SELECT customer_id, %s, added_at, added_by_id, added_by_token_id, source
-FROM tags_customertag JOIN c ON c.id = customer_id WHERE tag_id = %s
+SELECT ct.customer_id, t.id, ct.added_at, ct.added_by_id, ct.added_by_token_id, ct.source
+FROM tags_customertag ct JOIN c ON c.id = ct.customer_id CROSS JOIN t WHERE ct.tag_id = %s
 ON CONFLICT (customer_id, tag_id) DO UPDATE
     SET added_at = LEAST(tags_customertag.added_at, EXCLUDED.added_at)
 """  # noqa: S608 - constant SQL
 
 _TAG_PAIRS_SQL = f"""
-WITH c AS ({_LOCKED.format("= ANY(%s)")})
+WITH c AS ({_LOCKED.format("= ANY(%s)")}), t AS ({TAGS_LOCKED.format("%s")})
 INSERT INTO tags_customertag
     (customer_id, tag_id, added_at, added_by_id, added_by_token_id, source)
 SELECT x.c, x.t, now(), %s, %s, %s
-FROM unnest(%s::bigint[], %s::bigint[]) AS x(c, t) JOIN c ON c.id = x.c
+FROM unnest(%s::bigint[], %s::bigint[]) AS x(c, t) JOIN c ON c.id = x.c JOIN t ON t.id = x.t
 ON CONFLICT DO NOTHING RETURNING customer_id
 """  # noqa: S608 - constant SQL
+
+
+def tags_remove(tag_ids: Sequence[int]) -> None:
+    """Delete tags, then their assignments, in two statements: a writer that locked one of
+    the tags first has committed by the time the second one looks, so its assignments go
+    too (no cascade in the database: tags/models.py)."""
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM tags_tag WHERE id = ANY(%s) RETURNING id", [list(tag_ids)])
+        gone = [row[0] for row in cursor.fetchall()]
+        cursor.execute("DELETE FROM tags_customertag WHERE tag_id = ANY(%s)", [gone])
 
 
 def tag_name_clean(name: str) -> str:
@@ -104,8 +116,7 @@ def tag_rename(*, tag: Tag, name: str, actor: Actor) -> Tag:
 
 
 def tag_delete(*, tag: Tag, actor: Actor) -> int:
-    """Delete a tag and its assignments (cascaded in the database). Returns how many
-    customers had it."""
+    """Delete a tag and its assignments. Returns how many customers had it."""
     with transaction.atomic():
         changed = sorted(CustomerTag.objects.filter(tag=tag).values_list("customer_id", flat=True))
         count = len(changed)
@@ -118,7 +129,7 @@ def tag_delete(*, tag: Tag, actor: Actor) -> int:
             changes={"customers": count},
             count=max(count, 1),
         )
-        tag.delete()
+        tags_remove([tag.pk])
         pending_mark(changed, ChangeKind.TAGS)
     return count
 
@@ -135,7 +146,7 @@ def tag_merge(*, source: Tag, target: Tag, actor: Actor) -> int:
         with connection.cursor() as cursor:
             cursor.execute(
                 _MERGE_SQL,
-                [source.pk, target.pk, source.pk],
+                [source.pk, [target.pk], source.pk],
             )
             moved = cursor.rowcount
         activity_record(
@@ -147,7 +158,7 @@ def tag_merge(*, source: Tag, target: Tag, actor: Actor) -> int:
             changes={"merged": source.name, "customers": moved},
             count=max(moved, 1),
         )
-        source.delete()
+        tags_remove([source.pk])
         pending_mark(changed, ChangeKind.TAGS)
     return moved
 
@@ -205,8 +216,8 @@ def customers_tag(
                 # The subquery is Django's own compiled SQL; values stay parameters.
                 "INSERT INTO tags_customertag"  # noqa: S608
                 " (customer_id, tag_id, added_at, added_by_id, added_by_token_id, source)"
-                f" SELECT c.id, t, now(), %s, %s, %s FROM ({_LOCKED.format(f'IN ({sql})')}) c"
-                " CROSS JOIN unnest(%s::bigint[]) AS t ON CONFLICT DO NOTHING"
+                f" SELECT c.id, t.id, now(), %s, %s, %s FROM ({_LOCKED.format(f'IN ({sql})')}) c"
+                f" CROSS JOIN ({TAGS_LOCKED.format('%s')}) t ON CONFLICT DO NOTHING"
                 " RETURNING customer_id",
                 [*_actor_params(actor), *params, [t.pk for t in tags]],
             )
@@ -265,6 +276,7 @@ def customers_tag_by_name(pairs: Sequence[tuple[int, str]], actor: Actor) -> set
             _TAG_PAIRS_SQL,
             [
                 sorted({pk for pk, _ in pairs}),
+                sorted(set(tags.values())),
                 *_actor_params(actor),
                 [pk for pk, _ in pairs],
                 [tags[name.lower()] for _, name in pairs],

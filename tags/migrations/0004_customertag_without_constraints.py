@@ -22,4 +22,15 @@ class Migration(migrations.Migration):
                 to="customers.customer",
             ),
         ),
+        migrations.AlterField(
+            model_name="customertag",
+            name="tag",
+            field=models.ForeignKey(
+                db_constraint=False,
+                db_index=False,
+                on_delete=django.db.models.deletion.DO_NOTHING,
+                related_name="customer_tags",
+                to="tags.tag",
+            ),
+        ),
     ]
