@@ -45,7 +45,7 @@ from imports.models import Import, ImportPhase, ImportStatus, MergedChunk, Stage
 from imports.reader import Dialect, FileRejected, rows_read
 from imports.rows import MappingInvalid, columns_for, copy_line, row_type
 from imports.stage_pool import BLOCK_ROWS, blocks_of, typed_blocks, typed_file
-from imports.staging import staging_drop, staging_ensure, staging_keep
+from imports.staging import staging_drop, staging_ensure, staging_keep, staging_lost
 from segments.incremental import pending_marked
 from tags.models import Source
 
@@ -107,6 +107,8 @@ def import_run(import_id: int, *, progress: Progress | None = None) -> Import | 
         if imp is None:
             return None
         try:
+            if imp.staged_through and staging_lost(imp.pk):
+                _restage(imp)
             if imp.phase == ImportPhase.STAGE:
                 _stage(imp, progress)
             if imp.phase == ImportPhase.APPLY:
@@ -168,6 +170,16 @@ def _prepare(imp: Import) -> None:
         **imp.options,
         "created_tag_ids": [pk for pk in imp.tag_ids if pk not in existing],
     }
+
+
+def _restage(imp: Import) -> None:
+    """The staged rows are gone (a crash of the database server empties the unlogged staging
+    partition): stage the whole file again. Chunks already merged keep their markers and are
+    not merged again; the rest merge from the new rows, which are numbered as before."""
+    log.warning("import %s: its staged rows were lost; staging the file again", imp.pk)
+    imp.staged_through = imp.rows_read = 0
+    imp.phase = ImportPhase.STAGE
+    Import.objects.filter(pk=imp.pk).update(staged_through=0, rows_read=0, phase=imp.phase)
 
 
 def planned_fields(imp: Import) -> tuple[list[str], dict[str, CustomFieldSpec]]:
