@@ -200,15 +200,27 @@ def _child_env() -> dict:
     return env
 
 
-def baseline_import_export(path: Path, rows: int, *, create_only: bool) -> float:
+def baseline_import_export(
+    path: Path, rows: int, *, create_only: bool, custom: bool = False
+) -> float:
     """django-import-export in bulk mode (no diffs, no per-row results), keyed by user ID as
     our import is (it looks up each row's customer), or ``create_only`` with
     ``force_init_instance``, its fastest set-up, which cannot update anyone. Returns seconds
-    for ``rows`` rows into an empty table."""
+    for ``rows`` rows into an empty table.
+
+    Without ``custom`` it imports the id and the 11 profile columns only. With it, all 20
+    columns, as our import does: the custom fields' cells typed with the same function our
+    import uses (``coerce_custom_value``) into the customer's ``custom`` JSON, in the
+    resource's ``import_instance``, the hook django-import-export offers for it. Neither
+    variant validates the profile fields (``clean_model_instances`` stays off: a model
+    ``full_clean`` a row would also query the user ID's uniqueness), which ours does."""
     import tablib
     from import_export import fields, resources
 
+    from customers.custom_fields import coerce_custom_value, custom_field_specs
     from customers.models import Customer
+
+    types = {name: spec.type for name, spec in custom_field_specs().items() if name in CUSTOM}
 
     class CustomerResource(resources.ModelResource):
         id = fields.Field(attribute="user_id", column_name="id")
@@ -225,10 +237,20 @@ def baseline_import_export(path: Path, rows: int, *, create_only: bool) -> float
             report_skipped = False
             skip_html_diff = True
 
+        def import_instance(self, instance, row, **kwargs):
+            super().import_instance(instance, row, **kwargs)
+            if custom:
+                values = dict(instance.custom or {})
+                for name, type_ in types.items():
+                    if cell := row[f"custom.{name}"]:
+                        values[name] = coerce_custom_value(type_, cell, lenient=True)
+                instance.custom = values
+
+    wanted = ("id", *STANDARD, *(f"custom.{c}" for c in CUSTOM)) if custom else ("id", *STANDARD)
     with path.open(encoding="utf-8") as f:
         reader = csv.reader(f)
         header = next(reader)
-        keep = [header.index(c) for c in ("id", *STANDARD)]
+        keep = [header.index(c) for c in wanted]
         data = tablib.Dataset(headers=[header[i] for i in keep])
         for k, row in enumerate(reader):
             if k >= rows:
@@ -286,15 +308,18 @@ def run(args: argparse.Namespace) -> None:
             again_fig.line() + f"  target ≤ 15 s: {'met' if again_fig.median <= 15 else 'MISSED'}"
         )
         if args.baseline_size:
-            for create_only, label in (
-                (False, "django-import-export bulk mode, keyed by user ID"),
-                (True, "django-import-export bulk mode, create only (force_init_instance)"),
+            for create_only, custom, label in (
+                (False, True, "django-import-export bulk mode, keyed by user ID, all 20 columns"),
+                (False, False, "django-import-export bulk mode, keyed by user ID, profile columns"),
+                (True, False, "django-import-export bulk mode, create only (force_init_instance)"),
             ):
                 base = []
                 for i in range(args.repeat):
                     _empty()
                     base.append(
-                        baseline_import_export(path, args.baseline_size, create_only=create_only)
+                        baseline_import_export(
+                            path, args.baseline_size, create_only=create_only, custom=custom
+                        )
                     )
                     print(
                         f"  {label} run {i + 1}/{args.repeat}: {fmt_seconds(base[-1])}", flush=True
@@ -302,10 +327,10 @@ def run(args: argparse.Namespace) -> None:
                 base_fig = Figure(label, args.baseline_size, base)
                 print(base_fig.line())
                 ratio = new_fig.rate / base_fig.rate
-                print(
-                    ratio_line(new_fig, base_fig)
-                    + f"  target ≥ 20x: {'met' if ratio >= 20 else 'MISSED'}"
-                )
+                # The target compares like with like: the same file, every column imported.
+                verdict = "met" if ratio >= 20 else "MISSED"
+                suffix = f"  target ≥ 20x: {verdict}" if custom else "  (for reference)"
+                print(ratio_line(new_fig, base_fig) + suffix)
         if args.wide:
             wide = Path(tmp) / "wide.csv"
             rows = write_wide(wide, 128 * 2**20 - 1, args.seed)
