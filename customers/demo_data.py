@@ -599,6 +599,21 @@ def _worth_rebuilding(cursor, table: str, rows: int) -> bool:
     return cursor.fetchone()[0] <= rows
 
 
+def _foreign_keys(cursor, table: str, referenced: list[str]) -> list[tuple[str, str]]:
+    """(quoted name, definition) of ``table``'s validated foreign keys to ``referenced`` (the
+    events loader drops and puts back its key to customers)."""
+    cursor.execute(
+        """
+        SELECT quote_ident(conname), pg_get_constraintdef(oid) FROM pg_constraint
+        WHERE conrelid = %s::regclass AND contype = 'f' AND convalidated
+          AND confrelid = ANY (%s::regclass[])
+        ORDER BY conname
+        """,
+        [table, referenced],
+    )
+    return cursor.fetchall()
+
+
 def _prepare_big_load(cursor, table: str, rows: int) -> list[str]:
     """For a big load into ``table``, drop its plain secondary indexes and return the
     statements that put them back; for a small one, drop nothing and return []."""
