@@ -28,6 +28,18 @@ def _server_params(database: dict) -> dict:
     return params
 
 
+def quiet_server() -> None:
+    """Start a timed run from a quiet server: no checkpoint left over from the run before (a
+    big load writes GBs of WAL, and the checkpoint it triggers otherwise runs during the next
+    run). Needs superuser or pg_checkpoint; an external server's user may have neither."""
+    import contextlib
+
+    from django.db import DatabaseError, connection, transaction
+
+    with connection.cursor() as cursor, contextlib.suppress(DatabaseError), transaction.atomic():
+        cursor.execute("CHECKPOINT")
+
+
 def ensure_database(name: str = BENCH_DATABASE) -> None:
     """Create database ``name`` next to the configured default database when it is missing."""
     import psycopg

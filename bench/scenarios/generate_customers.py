@@ -4,8 +4,8 @@ against the ORM's bulk_create."""
 from __future__ import annotations
 
 import argparse
-import contextlib
 
+from bench.db import quiet_server
 from bench.scenarios import register, row_count
 from bench.timing import measure, ratio_line
 
@@ -23,14 +23,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _truncate() -> None:
-    from django.db import DatabaseError, connection, transaction
+    from django.db import connection
 
     with connection.cursor() as cursor:
         cursor.execute("TRUNCATE customers_customer, tags_customertag RESTART IDENTITY CASCADE")
-        # Start each run from a quiet server: no checkpoint left over from the last run. (Needs
-        # superuser or pg_checkpoint; an external server's user may have neither.)
-        with contextlib.suppress(DatabaseError), transaction.atomic():
-            cursor.execute("CHECKPOINT")
+    quiet_server()
 
 
 def orm_bulk_create(count: int, seed: int) -> int:

@@ -5,7 +5,6 @@ against the ORM's bulk_create."""
 from __future__ import annotations
 
 import argparse
-import contextlib
 
 from bench.dataset import (
     add_events_dataset_arguments,
@@ -14,6 +13,7 @@ from bench.dataset import (
     ensure_demo_customers,
     finish,
 )
+from bench.db import quiet_server
 from bench.scenarios import register, row_count
 from bench.timing import fmt_seconds, measure, ratio_line
 
@@ -41,12 +41,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _empty() -> None:
     """Untimed, before each run: no events, and a quiet server (no checkpoint pending)."""
-    from django.db import DatabaseError, connection, transaction
-
     empty_events()
-    with connection.cursor() as cursor, contextlib.suppress(DatabaseError), transaction.atomic():
-        # Needs superuser or pg_checkpoint; an external server's user may have neither.
-        cursor.execute("CHECKPOINT")
+    quiet_server()
 
 
 def _fresh_customers(count: int, seed: int) -> None:

@@ -13,7 +13,6 @@ Peak memory of every import process is printed (target ≤ 500 MB).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import csv
 import os
 import random
@@ -24,6 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.db import quiet_server
 from bench.scenarios import register, row_count
 from bench.timing import Figure, fmt_seconds, ratio_line
 
@@ -169,18 +169,8 @@ def _empty() -> None:
             " imports_importchange, imports_importcreated, segments_pendingcustomer"
             " RESTART IDENTITY CASCADE"
         )
-    _quiet()
-
-
-def _quiet() -> None:
-    """Start each timed run from a quiet server, as generate_customers does: no checkpoint
-    left over from the run before (a 1M-row import writes ~2 GB of WAL, and the checkpoint it
-    triggers otherwise runs during the next import: identical runs were ±2 s apart). Needs
-    superuser or pg_checkpoint; an external server's user may have neither."""
-    from django.db import DatabaseError, connection, transaction
-
-    with connection.cursor() as cursor, contextlib.suppress(DatabaseError), transaction.atomic():
-        cursor.execute("CHECKPOINT")
+    # A 1M-row import writes ~2 GB of WAL; its checkpoint ran during the next run (±2 s).
+    quiet_server()
 
 
 def run_command(path: Path, env: dict) -> tuple[float, float, str]:
@@ -306,7 +296,7 @@ def run(args: argparse.Namespace) -> None:
                 f" {peak:,.0f} MB — {summary}",
                 flush=True,
             )
-            _quiet()
+            quiet_server()
             seconds, peak, summary = run_command(path, env)
             again.append(seconds)
             peaks.append(peak)
