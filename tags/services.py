@@ -51,14 +51,18 @@ ON CONFLICT DO NOTHING RETURNING customer_id
 """  # noqa: S608 - constant SQL
 
 
-def tags_remove(tag_ids: Sequence[int]) -> None:
+def tags_remove(tag_ids: Sequence[int]) -> list[int]:
     """Delete tags, then their assignments, in two statements: a writer that locked one of
     the tags first has committed by the time the second one looks, so its assignments go
-    too (no cascade in the database: tags/models.py)."""
+    too (no cascade in the database: tags/models.py). Returns the customers that had them,
+    in id order."""
     with connection.cursor() as cursor:
         cursor.execute("DELETE FROM tags_tag WHERE id = ANY(%s) RETURNING id", [list(tag_ids)])
         gone = [row[0] for row in cursor.fetchall()]
-        cursor.execute("DELETE FROM tags_customertag WHERE tag_id = ANY(%s)", [gone])
+        cursor.execute(
+            "DELETE FROM tags_customertag WHERE tag_id = ANY(%s) RETURNING customer_id", [gone]
+        )
+        return sorted({row[0] for row in cursor.fetchall()})
 
 
 def tag_name_clean(name: str) -> str:
@@ -118,7 +122,7 @@ def tag_rename(*, tag: Tag, name: str, actor: Actor) -> Tag:
 def tag_delete(*, tag: Tag, actor: Actor) -> int:
     """Delete a tag and its assignments. Returns how many customers had it."""
     with transaction.atomic():
-        changed = sorted(CustomerTag.objects.filter(tag=tag).values_list("customer_id", flat=True))
+        changed = tags_remove([tag.pk])
         count = len(changed)
         activity_record(
             actor,
@@ -129,7 +133,6 @@ def tag_delete(*, tag: Tag, actor: Actor) -> int:
             changes={"customers": count},
             count=max(count, 1),
         )
-        tags_remove([tag.pk])
         pending_mark(changed, ChangeKind.TAGS)
     return count
 
@@ -140,14 +143,8 @@ def tag_merge(*, source: Tag, target: Tag, actor: Actor) -> int:
     if source.pk == target.pk:
         raise TagInvalid("Choose a different tag to merge into.")
     with transaction.atomic():
-        changed = sorted(
-            CustomerTag.objects.filter(tag=source).values_list("customer_id", flat=True)
-        )
         with connection.cursor() as cursor:
-            cursor.execute(
-                _MERGE_SQL,
-                [source.pk, [target.pk], source.pk],
-            )
+            cursor.execute(_MERGE_SQL, [source.pk, [target.pk], source.pk])
             moved = cursor.rowcount
         activity_record(
             actor,
@@ -158,8 +155,7 @@ def tag_merge(*, source: Tag, target: Tag, actor: Actor) -> int:
             changes={"merged": source.name, "customers": moved},
             count=max(moved, 1),
         )
-        tags_remove([source.pk])
-        pending_mark(changed, ChangeKind.TAGS)
+        pending_mark(tags_remove([source.pk]), ChangeKind.TAGS)
     return moved
 
 
