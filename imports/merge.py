@@ -21,22 +21,18 @@ from tags.services import TAGS_LOCKED
 # Customers a chunk touches, queued for segment evaluation by the merge statement itself: a
 # new customer can enter any segment, a changed one those reading profile fields, a newly
 # tagged one those reading tags (passing 20,000 ids through Python cost ~80 ms a chunk).
-_MARKS = f"""
-    SELECT id, bit_or(k) AS k FROM (
-        SELECT id, {ChangeKind.ALL} AS k FROM ins
-        UNION ALL SELECT id, {ChangeKind.PROFILE} FROM upd
-        UNION ALL SELECT customer_id, {ChangeKind.TAGS} FROM tg
-    ) x GROUP BY id
-"""
+_MARKS_NEW = f"SELECT id, {ChangeKind.ALL} AS k FROM ins"
+_MARKS_CHANGED = (
+    f"SELECT id, {ChangeKind.PROFILE} AS k FROM upd"
+    f" UNION ALL SELECT customer_id, {ChangeKind.TAGS} FROM tg"
+)
+_MARKS = f"SELECT id, bit_or(k) AS k FROM ({_MARKS_NEW} UNION ALL {_MARKS_CHANGED}) x GROUP BY id"
 # The optimistic merge queues its new customers apart, with no conflict check (nobody else
 # knows their ids yet; the check cost ~15 ms a 20,000-row chunk), and the others as above.
-_MARKS_NEW = f"SELECT id, {ChangeKind.ALL} AS k FROM ins"
-_MARKS_OTHERS = f"""
-    SELECT id, bit_or(k) AS k FROM (
-        SELECT id, {ChangeKind.PROFILE} AS k FROM upd
-        UNION ALL SELECT customer_id, {ChangeKind.TAGS} FROM tg
-    ) x WHERE NOT EXISTS (SELECT FROM ins WHERE ins.id = x.id) GROUP BY id
-"""
+_MARKS_OTHERS = (
+    f"SELECT id, bit_or(k) AS k FROM ({_MARKS_CHANGED}) x"
+    " WHERE NOT EXISTS (SELECT FROM ins WHERE ins.id = x.id) GROUP BY id"
+)
 
 
 @dataclass(frozen=True)
