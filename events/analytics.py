@@ -24,7 +24,6 @@ changes do not touch updated_at (that is profile edits).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -74,35 +73,58 @@ _COPIED = [
 ]
 
 
-def analytics_rows(events: Iterable[tuple[int, datetime, str, dict[str, Any]]]) -> list[dict]:
-    """Per customer: earliest and latest event time; per platform the newest event time, and
-    per context key the newest value given with its time (so how events are split into
-    batches does not change the result). ``events`` are (customer_id, occurred_at, platform,
-    context)."""
-    rows: dict[int, dict[str, Any]] = {}
+# The update's input columns, in order: (name, SQL type).
+COLUMNS: list[tuple[str, str]] = [
+    ("id", "bigint"),
+    ("first_seen", "timestamptz"),
+    ("last_seen", "timestamptz"),
+    *((seen, "timestamptz") for seen in SEEN_FIELDS.values()),
+    *(pair for _, _, col in _COPIED for pair in ((col, "text"), (f"{col}_at", "timestamptz"))),
+]
+
+
+def analytics_columns(events: Iterable[tuple[int, datetime, str, dict[str, Any]]]) -> list[list]:
+    """Per customer (in id order): earliest and latest event time; per platform the newest
+    event time, and per context key the newest value given with its time (so how events are
+    split into batches does not change the result). ``events`` are (customer_id, occurred_at,
+    platform, context). Returns one list per ``COLUMNS`` entry."""
+    seen: dict[int, list] = {}  # id → [first, last, {platform: [(at, context), ...]}]
     for customer_id, at, platform, context in events:
-        row = rows.get(customer_id)
+        row = seen.get(customer_id)
         if row is None:
-            row = rows[customer_id] = {"id": customer_id, "first_seen": at, "last_seen": at}
-        else:
-            row["first_seen"] = min(row["first_seen"], at)
-            row["last_seen"] = max(row["last_seen"], at)
-        if not platform:
+            row = seen[customer_id] = [at, at, {}]
+        elif at < row[0]:
+            row[0] = at
+        elif at > row[1]:
+            row[1] = at
+        if platform:
+            row[2].setdefault(platform, []).append((at, context))
+    columns: list[list] = [[] for _ in COLUMNS]
+    for customer_id in sorted(seen):
+        first, last, platforms = seen[customer_id]
+        values = {"id": customer_id, "first_seen": first, "last_seen": last}
+        for platform, sent in platforms.items():
+            values |= _platform_values(platform, sent)
+        for column, (name, _) in zip(columns, COLUMNS, strict=True):
+            column.append(values.get(name))
+    return columns
+
+
+def _platform_values(platform: str, sent: list[tuple[datetime, dict[str, Any]]]) -> dict:
+    """A platform's last-seen time and, per copied field, the newest value sent with its time
+    (of equal times, the first sent)."""
+    if len(sent) > 1:
+        sent = sorted(sent, key=lambda s: s[0], reverse=True)
+    values: dict[str, Any] = {SEEN_FIELDS[platform]: sent[0][0]}
+    for key, column in PLATFORM_FIELDS[platform].items():
+        if key == DEVICE_SUMMARY:
             continue
-        seen = SEEN_FIELDS[platform]
-        if row.get(seen) is None or at > row[seen]:
-            row[seen] = at
-        for key, column in PLATFORM_FIELDS[platform].items():
-            value = context.get(key) if key != DEVICE_SUMMARY else None
-            if value is None or not str(value).strip():
-                continue
-            stamp = f"{column}_at"
-            if row.get(stamp) is None or at > row[stamp]:
-                row[column], row[stamp] = str(value).strip(), at
-    return [
-        {k: v.isoformat() if isinstance(v, datetime) else v for k, v in row.items()}
-        for row in rows.values()
-    ]
+        for at, context in sent:
+            value = context.get(key)
+            if value is not None and (text := str(value).strip()):
+                values[column], values[f"{column}_at"] = text, at
+                break
+    return values
 
 
 def _newer(column: str, seen: str) -> str:
@@ -114,9 +136,6 @@ def _value(column: str, seen: str) -> str:
 
 
 def _update_sql() -> str:
-    record = ["id bigint", "first_seen timestamptz", "last_seen timestamptz"]
-    record += [f"{col} timestamptz" for col in SEEN_FIELDS.values()]
-    record += [f"{col} text, {col}_at timestamptz" for _, _, col in _COPIED]
     sets = [
         "first_seen = LEAST(c.first_seen, v.first_seen)",
         "last_seen = GREATEST(c.last_seen, v.last_seen)",
@@ -142,21 +161,17 @@ def _update_sql() -> str:
                 f" NULLIF({_value(device_col, seen)}, '')), 255)"
                 f" ELSE c.{fields[DEVICE_SUMMARY]} END"
             )
-    # Rows are locked in id order first, so two batches touching the same customers queue up
-    # instead of deadlocking; only rows the batch moves forward, since the fields only ever
-    # move one way: a row with nothing newer now has nothing newer after a concurrent batch
-    # either (and a locked row that changed meanwhile is checked again). Built from the
-    # constant column registry above only.
+    # The customers come in id order and the planner walks them along the primary key, so
+    # two batches touching the same customers lock them in the same order (a deadlock, should
+    # another plan ever be chosen, rolls the batch back and ingest retries it). Only rows the
+    # batch moves forward are written: the fields only ever move one way, and a row that
+    # changed meanwhile is checked again before it is updated. Built from the constant column
+    # registry above only.
+    arrays = ", ".join(f"%b::{sql_type}[]" for _, sql_type in COLUMNS)
+    names = ", ".join(name for name, _ in COLUMNS)
     return f"""
-WITH v AS MATERIALIZED (
-    SELECT * FROM jsonb_to_recordset(%s::jsonb) AS v({", ".join(record)})
-), locked AS MATERIALIZED (
-    SELECT c.id FROM customers_customer c JOIN v ON v.id = c.id
-    WHERE {" OR ".join(changed)}
-    ORDER BY c.id FOR NO KEY UPDATE OF c
-)
 UPDATE customers_customer c SET {", ".join(sets)}
-FROM v JOIN locked USING (id)
+FROM unnest({arrays}) AS v({names})
 WHERE c.id = v.id AND ({" OR ".join(changed)})
 """  # noqa: S608
 
@@ -164,9 +179,10 @@ WHERE c.id = v.id AND ({" OR ".join(changed)})
 ANALYTICS_UPDATE_SQL = _update_sql()
 
 
-def customers_analytics_update(cursor, rows: list[dict]) -> int:
-    """Apply ``analytics_rows`` output; returns how many customers changed."""
-    if not rows:
+def customers_analytics_update(cursor, columns: list[list]) -> int:
+    """Apply ``analytics_columns`` output with a ``bound_cursor``; returns how many customers
+    changed."""
+    if not columns[0]:
         return 0
-    cursor.execute(ANALYTICS_UPDATE_SQL, [json.dumps(rows)])
+    cursor.execute(ANALYTICS_UPDATE_SQL, columns)
     return cursor.rowcount

@@ -25,11 +25,12 @@ from django.utils import timezone
 from psycopg import errors as pg_errors
 
 from activity.services import Actor, activity_record
-from events.analytics import analytics_rows, customers_analytics_update
+from events.analytics import analytics_columns, customers_analytics_update
 from events.catalog import TypeStats, catalog_add, event_types_ensure
 from events.validation import CleanEvent, EventInvalid, event_clean
 from segments.fields import ChangeKind
 from segments.incremental import pending_mark
+from workbench.bound_cursor import bound_cursor
 
 MAX_BATCH = 1000
 _DEADLOCK_RETRIES = 3
@@ -38,8 +39,8 @@ _INSERT_SQL = """
 INSERT INTO events_event
     (id, customer_id, event_type_id, occurred_at, client_id, properties, context)
 SELECT * FROM unnest(
-    %s::bigint[], %s::bigint[], %s::bigint[], %s::timestamptz[], %s::text[],
-    %s::jsonb[], %s::jsonb[])
+    %b::bigint[], %b::bigint[], %b::bigint[], %b::timestamptz[], %b::text[],
+    %b::text[]::jsonb[], %b::text[]::jsonb[])
 ON CONFLICT (customer_id, client_id) WHERE client_id IS NOT NULL DO NOTHING
 RETURNING id
 """
@@ -98,8 +99,9 @@ def events_ingest(
 
 
 def _store(valid: list[tuple[int, CleanEvent]], actor: Actor, outcome: IngestResult) -> None:
-    with transaction.atomic(), connection.cursor() as cursor:
-        customers, created_ids = _customers_ensure(cursor, [e.user_id for _, e in valid])
+    # The statements with a value per event go through a bound cursor (arrays in binary).
+    with transaction.atomic(), connection.cursor() as cursor, bound_cursor() as bound:
+        customers, created_ids = _customers_ensure(bound, [e.user_id for _, e in valid])
         created = len(created_ids)
         types = event_types_ensure(cursor, [e.name for _, e in valid])
 
@@ -117,13 +119,13 @@ def _store(valid: list[tuple[int, CleanEvent]], actor: Actor, outcome: IngestRes
                 first_of[key] = index
             rows.append((index, customer_id, event))
 
-        cursor.execute(
+        bound.execute(
             "SELECT nextval(pg_get_serial_sequence('events_event', 'id'))"
-            " FROM generate_series(1, %s)",
+            " FROM generate_series(1, %b::int)",
             [len(rows)],
         )
-        ids = [r[0] for r in cursor.fetchall()]
-        cursor.execute(
+        ids = [r[0] for r in bound.fetchall()]
+        bound.execute(
             _INSERT_SQL,
             [
                 ids,
@@ -135,7 +137,7 @@ def _store(valid: list[tuple[int, CleanEvent]], actor: Actor, outcome: IngestRes
                 [e.context_json or "{}" for _, _, e in rows],
             ],
         )
-        inserted = {r[0] for r in cursor.fetchall()}
+        inserted = {r[0] for r in bound.fetchall()}
 
         event_id: dict[int, int] = {}
         already: list[tuple[int, int, str]] = []  # (index, customer id, client id)
@@ -146,12 +148,12 @@ def _store(valid: list[tuple[int, CleanEvent]], actor: Actor, outcome: IngestRes
                 new_rows.append((customer_id, event))
             else:
                 already.append((index, customer_id, event.client_id))
-        event_id |= _stored_ids(cursor, already)
+        event_id |= _stored_ids(bound, already)
         for index, original in copies.items():
             event_id[index] = event_id[original]
 
         customers_analytics_update(
-            cursor, analytics_rows((c, e.occurred_at, e.platform, e.context) for c, e in new_rows)
+            bound, analytics_columns((c, e.occurred_at, e.platform, e.context) for c, e in new_rows)
         )
         if created:
             activity_record(
@@ -183,13 +185,15 @@ def _customers_ensure(cursor, user_ids: list[str]) -> tuple[dict[str, int], set[
     """user ID → customer id, creating bare profiles for unknown IDs. Returns the ids of
     those created. A concurrent creator of the same ID wins the INSERT; its row is read back."""
     wanted = sorted(set(user_ids))
-    cursor.execute("SELECT user_id, id FROM customers_customer WHERE user_id = ANY(%s)", [wanted])
+    cursor.execute(
+        "SELECT user_id, id FROM customers_customer WHERE user_id = ANY(%b::text[])", [wanted]
+    )
     found = dict(cursor.fetchall())
     missing = [u for u in wanted if u not in found]
     created: set[int] = set()
     if missing:
         cursor.execute(
-            "INSERT INTO customers_customer (user_id) SELECT unnest(%s::text[])"
+            "INSERT INTO customers_customer (user_id) SELECT unnest(%b::text[])"
             " ON CONFLICT (user_id) DO NOTHING RETURNING user_id, id",
             [missing],
         )
@@ -198,7 +202,8 @@ def _customers_ensure(cursor, user_ids: list[str]) -> tuple[dict[str, int], set[
         found |= new
         if raced := [u for u in missing if u not in new]:
             cursor.execute(
-                "SELECT user_id, id FROM customers_customer WHERE user_id = ANY(%s)", [raced]
+                "SELECT user_id, id FROM customers_customer WHERE user_id = ANY(%b::text[])",
+                [raced],
             )
             found |= dict(cursor.fetchall())
     return found, created
@@ -210,7 +215,7 @@ def _stored_ids(cursor, already: list[tuple[int, int, str]]) -> dict[int, int]:
         return {}
     cursor.execute(
         "SELECT e.customer_id, e.client_id, e.id FROM events_event e"
-        " JOIN unnest(%s::bigint[], %s::text[]) AS k(customer_id, client_id)"
+        " JOIN unnest(%b::bigint[], %b::text[]) AS k(customer_id, client_id)"
         " USING (customer_id, client_id)",
         [[c for _, c, _ in already], [k for _, _, k in already]],
     )
