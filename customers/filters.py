@@ -3,7 +3,7 @@ zone; each bound is turned into the instant that day starts there."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import django_filters
 from django.db.models import Exists, OuterRef, QuerySet
@@ -16,6 +16,10 @@ from tags.models import CustomerTag, Tag
 
 def _day_start(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=timezone.get_current_timezone())
+
+
+def _hour(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
 class CustomerFilter(django_filters.FilterSet):
@@ -47,11 +51,17 @@ class CustomerFilter(django_filters.FilterSet):
         return qs.alias(country_key=COUNTRY_KEY).filter(country_key=value.strip().lower())
 
     def filter_from(self, qs: QuerySet, name: str, value: date) -> QuerySet:
-        return qs.filter(**{f"{name}__gte": _day_start(value)})
+        start = _day_start(value)
+        if name == "last_seen":  # the hour too, which is indexed (Customer.last_seen_hour)
+            qs = qs.filter(last_seen_hour__gte=_hour(start))
+        return qs.filter(**{f"{name}__gte": start})
 
     def filter_to(self, qs: QuerySet, name: str, value: date) -> QuerySet:
         # "to" includes the whole day.
-        return qs.filter(**{f"{name}__lt": _day_start(value + timedelta(days=1))})
+        end = _day_start(value + timedelta(days=1))
+        if name == "last_seen":
+            qs = qs.filter(last_seen_hour__lte=_hour(end))
+        return qs.filter(**{f"{name}__lt": end})
 
 
 def customers_filtered(params) -> tuple[CustomerFilter, QuerySet[Customer]]:

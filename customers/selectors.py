@@ -27,6 +27,10 @@ _NAME_SQL = f'upper("{_T}"."name") COLLATE "C"'
 
 
 _LAST_SEEN_SQL = f'"{_T}"."last_seen"'
+# "Last seen" sorts go hour by hour along the index on last_seen_hour (Customer.last_seen_hour),
+# then by the exact time within the hour: an incremental sort of one hour's rows at a time.
+_HOUR_SQL = f'"{_T}"."last_seen_hour"'
+_HOUR_OF = "timezone('UTC', date_trunc('hour', timezone('UTC', %s::timestamptz)))"
 
 
 @dataclass(frozen=True)
@@ -36,19 +40,25 @@ class Sort:
     key_sql: str  # the same expression in SQL, for the cursor's row comparison
     descending: bool
     nullable: bool = False  # NULLs always come last, whatever the direction
+    by_hour: bool = False  # last_seen: hour by hour first (see _HOUR_SQL)
 
     def order_by(self, *, by_pk_only: bool = False) -> list:
         pk = "-pk" if self.descending else "pk"
         if self.key is None or by_pk_only:
             return [pk]
-        return [self.key.desc() if self.descending else self.key.asc(), pk]
+        keys = [F("last_seen_hour"), self.key] if self.by_hour else [self.key]
+        return [k.desc() if self.descending else k.asc() for k in keys] + [pk]
 
 
 SORTS: dict[str, Sort] = {
     "-created": Sort("Newest first", None, "", True),
     "created": Sort("Oldest first", None, "", False),
-    "-last_seen": Sort("Last seen, recent first", F("last_seen"), _LAST_SEEN_SQL, True, True),
-    "last_seen": Sort("Last seen, long ago first", F("last_seen"), _LAST_SEEN_SQL, False, True),
+    "-last_seen": Sort(
+        "Last seen, recent first", F("last_seen"), _LAST_SEEN_SQL, True, True, by_hour=True
+    ),
+    "last_seen": Sort(
+        "Last seen, long ago first", F("last_seen"), _LAST_SEEN_SQL, False, True, by_hour=True
+    ),
     "name": Sort("Name A–Z", NAME_KEY, _NAME_SQL, False),
     "-name": Sort("Name Z–A", NAME_KEY, _NAME_SQL, True),
 }
@@ -86,6 +96,12 @@ def _after(sort: Sort, value, pk: int) -> Q | RawSQL:
     if sort.key is None:
         return Q(pk__lt=pk) if sort.descending else Q(pk__gt=pk)
     op = "<" if sort.descending else ">"
+    if sort.by_hour:
+        return RawSQL(  # noqa: S611 - the SQL is our SORTS registry's; values are parameters
+            f'({_HOUR_SQL}, {sort.key_sql}, "{_T}"."id") {op} ({_HOUR_OF}, %s, %s)',
+            [value, value, pk],
+            output_field=BooleanField(),
+        )
     placeholder = '%s COLLATE "C"' if sort.key_sql == _NAME_SQL else "%s"
     return RawSQL(  # noqa: S611 - the SQL is our SORTS registry's; values are parameters
         f'({sort.key_sql}, "{_T}"."id") {op} ({placeholder}, %s)',

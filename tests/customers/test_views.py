@@ -5,9 +5,11 @@ import io
 from datetime import UTC, datetime
 
 import pytest
+from django.utils import timezone
 
 from activity.models import Activity
 from customers.columns import PREFERENCE_KEY
+from customers.filters import customers_filtered
 from customers.models import Customer, CustomField
 from donotcontact.models import Entry
 from tags.models import CustomerTag, Tag
@@ -43,7 +45,11 @@ def test_every_sort_pages_through_everyone_once_in_order(viewer_client, monkeypa
     monkeypatch.setattr("customers.selectors.PAGE_SIZE", 4)
     names = ["bob", "Alice", "alice", "", "Zed", "carol", "Bob", "dave", "", "erin"]
     for i, name in enumerate(names):
-        seen = datetime(2024, 1, 1 + (i * 7) % 10, tzinfo=UTC) if i % 3 else None
+        # Two hours with three customers each, their minutes out of creation order: "last
+        # seen" sorts go hour by hour along an index, then by the time within the hour.
+        seen = (
+            datetime(2024, 1, 1 + i % 2, 10 + i % 2, (i * 17) % 60, tzinfo=UTC) if i % 3 else None
+        )
         CustomerFactory(name=name, last_seen=seen)
     seen_ids, after = [], ""
     for _ in range(10):
@@ -97,6 +103,17 @@ def test_quick_filters(viewer_client, marketer):
     window = {"last_seen_from": "2024-03-05", "last_seen_to": "2024-03-05"}
     assert _user_ids(viewer_client.get("/customers/", window)) == [a.user_id]
     assert _user_ids(viewer_client.get("/customers/", {"created_to": "2000-01-01"})) == []
+
+
+def test_last_seen_days_start_in_the_members_time_zone_between_whole_utc_hours():
+    # 2024-03-05 starts at 2024-03-04 18:30 UTC in India, in the middle of a UTC hour.
+    inside = CustomerFactory(last_seen=datetime(2024, 3, 4, 18, 45, tzinfo=UTC))
+    CustomerFactory(last_seen=datetime(2024, 3, 4, 18, 15, tzinfo=UTC))  # 23:45 the day before
+    last = CustomerFactory(last_seen=datetime(2024, 3, 5, 18, 29, tzinfo=UTC))  # 23:59 there
+    CustomerFactory(last_seen=datetime(2024, 3, 5, 18, 30, tzinfo=UTC))  # the next day
+    with timezone.override("Asia/Kolkata"):
+        _, qs = customers_filtered({"last_seen_from": "2024-03-05", "last_seen_to": "2024-03-05"})
+        assert sorted(c.pk for c in qs) == [inside.pk, last.pk]
 
 
 def test_bad_filter_values_show_an_error_not_everyone(viewer_client):
