@@ -1,6 +1,6 @@
 """Events over the REST API: batch ingestion, a customer's timeline and the event catalog.
 
-POST /events answers with a plain JsonResponse rather than a validated ninja schema: building
+POST /events answers with plain JSON (orjson) rather than a validated ninja schema: building
 and checking a 1,000-item answer through pydantic costs more than storing the batch.
 """
 
@@ -9,8 +9,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import orjson
 from django.conf import settings
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router, Schema
 from ninja.errors import HttpError
 
@@ -139,7 +140,11 @@ def events_post(request: HttpRequest):
         "rejected": outcome.rejected,
         "results": outcome.results,
     }
-    return JsonResponse(body, status=200 if outcome.accepted else 422)
+    return HttpResponse(
+        orjson.dumps(body),
+        content_type="application/json",
+        status=200 if outcome.accepted else 422,
+    )
 
 
 class EventOut(Schema):

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
+
 from customers.profile import FieldError, clean_user_id
 from events.analytics import CONTEXT_TEXT_KEYS, PLATFORMS
 from events.builtin import SYSTEM_EVENTS
@@ -164,6 +166,24 @@ def _object(value: Any) -> dict[str, Any]:
 
 
 def _stored_json(value: dict[str, Any], max_bytes: int) -> str:
+    """The value as the compact JSON text to store, checked. orjson serialises the usual
+    value; anything it would not write as given (NaN and Infinity become null, integers
+    beyond 64 bits and lone surrogates raise) goes the slow, exact way for its message."""
+    try:
+        data = orjson.dumps(value)
+    except (orjson.JSONEncodeError, TypeError):
+        return _stored_json_checked(value, max_bytes)
+    if b"null" in data or b"\\u0000" in data:
+        return _stored_json_checked(value, max_bytes)  # a non-finite number or a NUL, maybe
+    # Each level of nesting opens a bracket, so few brackets means shallow enough.
+    if data.count(b"{") + data.count(b"[") > MAX_DEPTH and _shape(value)[0] > MAX_DEPTH:
+        raise ValueError(f"Nested deeper than {MAX_DEPTH} levels.")
+    if len(data) > max_bytes:
+        raise ValueError(f"Larger than {max_bytes // 1024} KB.")
+    return data.decode()
+
+
+def _stored_json_checked(value: dict[str, Any], max_bytes: int) -> str:
     depth, has_nul = _shape(value)
     if depth > MAX_DEPTH:
         raise ValueError(f"Nested deeper than {MAX_DEPTH} levels.")

@@ -23,6 +23,7 @@ from django.db import connection, transaction
 from segments.fields import ChangeKind
 from segments.membership import Changes, segments_evaluate
 from segments.models import Segment
+from workbench.bound_cursor import bound_cursor
 
 DRAIN_BATCH = 1000
 DRAIN_QUEUED_KEY = "segments:drain-queued"
@@ -52,10 +53,14 @@ def pending_mark(customer_ids: Sequence[int], kinds: int | Sequence[int]) -> Non
     if not customer_ids:
         return
     per_customer = [kinds] * len(customer_ids) if isinstance(kinds, int) else list(kinds)
-    pending_mark_selected(
-        "SELECT id, bit_or(k) AS k FROM unnest(%s::bigint[], %s::int[]) AS x(id, k) GROUP BY id",
-        [list(customer_ids), per_customer],
+    select = (
+        "SELECT id, bit_or(k) AS k FROM unnest(%b::bigint[], %b::int[]) AS x(id, k) GROUP BY id"
     )
+    with bound_cursor() as cursor:  # the ids in binary: ingestion marks 1,000 a batch
+        cursor.execute(pending_mark_sql(select), [list(customer_ids), per_customer])
+        marked = cursor.rowcount
+    if marked:
+        pending_marked()
 
 
 def pending_mark_sql(select_sql: str, *, fresh: bool = False) -> str:

@@ -6,7 +6,10 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from events import validation
 from events.validation import (
     CONTEXT_MAX_BYTES,
     PROPERTIES_MAX_BYTES,
@@ -407,3 +410,32 @@ def test_unknown_top_level_keys_are_rejected(key):
 
 def test_non_ascii_names_are_rejected_even_when_case_folding_makes_them_ascii():
     assert "name" in rejected(name="\u212aick")  # KELVIN SIGN folds to "k"
+
+
+_json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats()  # NaN and infinities included
+    | st.text(alphabet=st.characters(codec=None, exclude_categories=())),  # NUL, surrogates
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=3), children, max_size=3)
+    ),
+    max_leaves=12,
+)
+
+
+def _outcome(check, value):
+    try:
+        return "ok", json.loads(check(value, 300))
+    except ValueError as exc:
+        return "error", str(exc)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(st.text(max_size=3), _json_values, max_size=4))
+def test_the_fast_serialiser_accepts_and_refuses_exactly_as_the_exact_one(value):
+    # orjson first (validation._stored_json); the standard library's exact checks otherwise.
+    assert _outcome(validation._stored_json, value) == _outcome(
+        validation._stored_json_checked, value
+    )
