@@ -147,7 +147,13 @@ def customer_page(
     # one in id order. A cursor with a None value is already in the second phase.
     in_nulls = spec.nullable and position is not None and position[0] is None
     if not in_nulls:
-        page_qs = qs.filter(last_seen__isnull=False) if spec.nullable else qs
+        # The hour's IS NOT NULL is what the index condition can use (the same rows): without
+        # it a backward scan read and dropped every never-seen customer first.
+        page_qs = (
+            qs.filter(last_seen__isnull=False, last_seen_hour__isnull=False)
+            if spec.nullable
+            else qs
+        )
         if position is not None:
             page_qs = page_qs.filter(_after(spec, *position))
         rows = list(page_qs.order_by(*spec.order_by())[: size + 1])
