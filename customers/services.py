@@ -10,6 +10,7 @@ from django.utils import timezone
 from activity.models import Activity
 from activity.services import Actor, activity_record
 from customers.custom_fields import custom_field_name_for
+from customers.erasure_gate import erasure_enter
 from customers.models import Customer, CustomField, CustomFieldType
 from customers.profile import CleanProfile
 from customers.upsert import UpsertItem, customers_upsert
@@ -43,6 +44,7 @@ def customers_erase(customers: QuerySet[Customer], actor: Actor, *, record: bool
     with."""
     sql, params = customers.order_by().values("pk").query.sql_with_params()
     with transaction.atomic(), connection.cursor() as cursor:
+        erasure_enter(cursor)  # the writers of events in flight commit first
         cursor.execute(
             # Django compiled the subquery; values stay parameters.
             f"UPDATE {Activity._meta.db_table} SET target_label = ''"  # noqa: S608
@@ -57,17 +59,19 @@ def customers_erase(customers: QuerySet[Customer], actor: Actor, *, record: bool
             f" FROM segments_membership WHERE customer_id IN ({sql}) ORDER BY 1) s",
             [SEGMENT_LOCK_NAMESPACE, *params],
         )
-        # Events go with the rows (a database cascade). Memberships and tag assignments keep
-        # no key constraint on the customer (segments/models.py, tags/models.py): they go
-        # after the rows. An evaluation adding a membership either committed before (its
-        # timeline event's key check held the row), so this sees it, or fails that check at its
-        # commit and rolls back; a writer adding a tag locked the customer first, so it either
-        # committed before this deleted the row, or finds the row gone and adds nothing.
+        # Events, memberships and tag assignments keep no key constraint on the customer
+        # (events/models.py, segments/models.py, tags/models.py): they go after the rows.
+        # Writers of events and memberships (ingestion, segment evaluations and builds) hold
+        # the erasure gate, so they committed before this started, and this sees what they
+        # wrote, or they start after this commits and find no row; a writer adding a tag
+        # locked the customer first, so it either committed before this deleted the row, or
+        # finds the row gone and adds nothing.
         cursor.execute(
             f"DELETE FROM {Customer._meta.db_table} WHERE id IN ({sql}) RETURNING id",  # noqa: S608
             params,
         )
         ids = [row[0] for row in cursor.fetchall()]
+        cursor.execute("DELETE FROM events_event WHERE customer_id = ANY(%s)", [ids])
         cursor.execute("DELETE FROM tags_customertag WHERE customer_id = ANY(%s)", [ids])
         cursor.execute(
             "WITH gone AS (DELETE FROM segments_membership WHERE customer_id = ANY(%s)"

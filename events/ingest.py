@@ -25,6 +25,7 @@ from django.utils import timezone
 from psycopg import errors as pg_errors
 
 from activity.services import Actor, activity_record
+from customers.erasure_gate import events_writer_enter
 from events.analytics import analytics_columns, customers_analytics_update
 from events.catalog import TypeStats, catalog_add, event_types_ensure
 from events.validation import CleanEvent, EventInvalid, event_clean
@@ -101,6 +102,7 @@ def events_ingest(
 def _store(valid: list[tuple[int, CleanEvent]], actor: Actor, outcome: IngestResult) -> None:
     # The statements with a value per event go through a bound cursor (arrays in binary).
     with transaction.atomic(), connection.cursor() as cursor, bound_cursor() as bound:
+        events_writer_enter(cursor)  # no erasure until this commits (events have no key)
         customers, created_ids = _customers_ensure(bound, [e.user_id for _, e in valid])
         created = len(created_ids)
         types = event_types_ensure(cursor, [e.name for _, e in valid])

@@ -22,6 +22,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from customers.erasure_gate import events_writer_enter
 from events.catalog import event_types_ensure
 from segments.compiler import PerCustomer, Sql, compile_rules
 from segments.fields import ChangeKind
@@ -324,6 +325,7 @@ def segments_evaluate(
     system_ids = system_event_ids()
     changed: dict[int, Changes] = {}
     with transaction.atomic(), connection.cursor() as cursor:
+        events_writer_enter(cursor)  # timeline events and memberships: no erasure meanwhile
         existing = lock_segments(cursor, [s.pk for s in segments])
         segments = [s for s in segments if s.pk in existing]  # deleted meanwhile
         set_work_mem(cursor)
@@ -483,6 +485,7 @@ def _build_range(
 ) -> Changes | None:
     """One id range's diff in its own transaction; None when a newer revision exists."""
     with transaction.atomic(), connection.cursor() as cursor:
+        events_writer_enter(cursor)  # timeline events and memberships: no erasure meanwhile
         lock_segment(cursor, segment.pk, shared=True)
         if hold_segments(cursor, [segment.pk]).get(segment.pk) != revision:
             return None  # a newer revision, or deleted

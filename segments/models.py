@@ -75,9 +75,8 @@ class Membership(models.Model):
     # build's 5.9 seconds of statement time went to the three per row. Every writer holds the
     # segment's advisory lock and its row (FOR KEY SHARE: lock_segments, _build_range) once
     # per transaction instead, and segment_delete locks the row, then deletes the memberships
-    # and the segment. On the customer's side, every enter writes a segment-entered timeline
-    # event in the same statement, whose key check (at commit) fails if the customer was
-    # erased meanwhile, so the memberships roll back with it; customers_erase deletes them.
+    # and the segment. On the customer's side, writers hold customers.erasure_gate, and
+    # customers_erase deletes the memberships with the rows.
     segment = models.ForeignKey(
         Segment,
         on_delete=models.DO_NOTHING,

@@ -33,3 +33,18 @@ def race(*jobs: Callable[[], Any]) -> list:
     assert not any(t.is_alive() for t in threads)
     connections.close_all()
     return outcomes
+
+
+def wait_for_blocked_advisory_lock(timeout: float = 30) -> None:
+    """Wait until some other connection waits for an advisory lock (it is queued behind one
+    this test holds in another thread)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    with connections["default"].cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute("SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+            if cursor.fetchone():
+                return
+            time.sleep(0.01)
+    raise AssertionError("nobody waited for an advisory lock")

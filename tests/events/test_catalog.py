@@ -17,6 +17,7 @@ from events.builtin import BUILTIN_EVENTS, SYSTEM_EVENTS
 from events.catalog import MAX_PROPERTY_KEYS, catalog_recount, merge_type, value_type
 from events.ingest import events_ingest
 from events.models import Event, EventType
+from tests import concurrency
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -294,13 +295,37 @@ def test_bulk_erasure_deletes_the_events_of_every_customer_erased():
     assert list(Event.objects.values_list("customer__user_id", flat=True)) == ["c"]
 
 
-@pytest.mark.django_db
-def test_the_events_cascade_is_in_the_database():
-    """Erasure deletes with raw SQL: only an ON DELETE CASCADE foreign key takes the events."""
+@pytest.mark.django_db(transaction=True)
+def test_an_erasure_waits_for_a_batch_in_flight_and_then_takes_its_events(monkeypatch):
+    # Events keep no key constraint on the customer: the erasure gate orders the two.
     send("purchase", {})
-    with connection.cursor() as cursor:
-        cursor.execute("DELETE FROM customers_customer WHERE user_id = 'u-1'")
-    assert not Event.objects.exists()
+    stored, release = threading.Event(), threading.Event()
+    update = ingest_module.customers_analytics_update
+
+    def paused_update(*args):
+        stored.set()  # the batch's events are written, not committed
+        assert release.wait(timeout=30)
+        return update(*args)
+
+    monkeypatch.setattr(ingest_module, "customers_analytics_update", paused_update)
+
+    def ingest():
+        return events_ingest([{"user_id": "u-1", "name": "purchase"}], actor=Actor.system())
+
+    def erase():
+        assert stored.wait(timeout=30)
+        return customers_erase(Customer.objects.filter(user_id="u-1"), Actor.system())
+
+    def let_go():
+        assert stored.wait(timeout=30)
+        concurrency.wait_for_blocked_advisory_lock()  # the erasure queued behind the batch
+        release.set()
+
+    batch, erased, _ = concurrency.race(ingest, erase, let_go)
+
+    assert batch.stored == 1 and erased == 1
+    assert not Customer.objects.exists()
+    assert not Event.objects.exists()  # nothing left behind for a customer that is gone
 
 
 # --- Concurrent batches ----------------------------------------------------------------------

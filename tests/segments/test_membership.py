@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from django.db import IntegrityError, connection
+from django.db import connection
 from django.db.models import F
 
 from activity.services import Actor
@@ -578,33 +578,36 @@ def test_deleting_a_segment_waits_for_an_open_evaluation_and_leaves_no_membershi
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("quiet_broker")
-def test_an_evaluation_that_adds_a_customer_erased_meanwhile_rolls_back_and_leaves_nothing():
-    # Memberships have no key constraint on the customer either: the segment-entered event
-    # written with each new membership has one, checked at commit. An erasure that ran while
-    # the evaluation was open makes that check fail, so the memberships roll back with it.
+def test_an_erasure_waits_for_an_open_evaluation_then_takes_the_memberships_it_added():
+    # Memberships and timeline events have no key constraint on the customer: evaluations
+    # hold the erasure gate (customers/erasure_gate.py), so an erasure that starts while one
+    # is open waits for its commit, then deletes what it wrote and takes it off the count.
     system_event_types()
     people = customers(a="Oslo", b="Oslo", c="Lisbon")
     segment = segment_new("Oslo", OSLO)
     ids = [c.pk for c in people.values()]
-    written, erased = threading.Event(), threading.Event()
+    written, release = threading.Event(), threading.Event()
 
     def pause() -> None:
-        assert erased.wait(timeout=30)
+        assert release.wait(timeout=30)
 
     def evaluate():
         return evaluate_pausing(segment, ids, written, pause)
 
     def erase():
         assert written.wait(timeout=30)
-        customers_erase(Customer.objects.filter(pk=people["a"].pk), ACTOR)
-        erased.set()
+        return customers_erase(Customer.objects.filter(pk=people["a"].pk), ACTOR)
 
-    failed, _ = concurrency.race(evaluate, erase)
+    def let_go():
+        assert written.wait(timeout=30)
+        concurrency.wait_for_blocked_advisory_lock()  # the erasure queued behind it
+        release.set()
 
-    assert isinstance(failed, IntegrityError)
-    assert not Membership.objects.filter(segment_id=segment.pk).exists()
-    assert segment_evaluate(segment, ids, now=NOW).entered == [people["b"].pk]
+    changes, erased, _ = concurrency.race(evaluate, erase, let_go)
+
+    assert sorted(changes.entered) == sorted([people["a"].pk, people["b"].pk]) and erased == 1
     rows = Membership.objects.filter(segment_id=segment.pk).values_list("customer_id", flat=True)
     assert list(rows) == [people["b"].pk]
+    assert not Event.objects.filter(customer_id=people["a"].pk).exists()
     segment.refresh_from_db()
     assert segment.member_count == 1
