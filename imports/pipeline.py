@@ -53,6 +53,7 @@ log = logging.getLogger(__name__)
 
 RUNNER_LOCK = 5201  # advisory lock namespace: (RUNNER_LOCK, import id) while running
 SLOTS_LOCK = 5202  # (SLOTS_LOCK, 0) while deciding which queued import may start
+RELEASE_LOCK = 5203  # (RELEASE_LOCK, 0) while an import lets go of its staged rows
 ANALYZE_AFTER = 10_000  # created customers
 
 _COPY_SQL = (
@@ -559,6 +560,12 @@ def import_finish(imp: Import, status: str, message: str = "") -> None:
 def _staged_rows_release(imp: Import) -> None:
     """Error rows (and rows a later one superseded) stay for the report; the rest served their
     purpose. Without any to keep, the import's partition goes whole."""
+    with connection.cursor() as cursor:
+        # One import at a time from here to its commit. Each reads the staging table, then
+        # drops its partition, which wants the table's ACCESS EXCLUSIVE lock: two imports
+        # finishing together each held the weaker lock the other's drop waited for (a
+        # deadlock, seen when two imports of overlapping user IDs finished at once).
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, 0)", [RELEASE_LOCK])
     staged = StagedRow.objects.filter(import_id=imp.pk)
     if staged.filter(Q(errors__isnull=False) | Q(superseded_by__isnull=False)).exists():
         staged.filter(errors__isnull=True, superseded_by__isnull=True).delete()
