@@ -494,9 +494,6 @@ def _build_range(
         scope_c, scope_m = _range("c.id", lo, hi), _range("m.customer_id", lo, hi)
         changes = _diff(cursor, segment, rules, scope_c, scope_m, now, system_ids)
         if changes:
-            # The new rows' key checks now, before the rows every range updates are locked:
-            # the other workers then wait for this commit only, not for the checks too.
-            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
             cursor.execute(
                 "UPDATE segments_segment SET member_count = member_count + %s WHERE id = %s",
                 [len(changes.entered) - len(changes.exited), segment.pk],
