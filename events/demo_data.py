@@ -7,7 +7,8 @@ rows cost 3.6 s through COPY (Python makes the text in 1.9 s meanwhile, on the o
 ``random()`` and ``jsonb_build_object`` (one core, and still the same heap insertions). The
 server's side is the slower one either way; COPY gets the Python work for free. 20M events over
 a million customers take about 2¾ minutes (bench ``generate_events``: COPY 86 s, the three
-indexes 43 s, the two foreign keys 14 s, the customers' first/last seen 16 s, the rest 8 s).
+indexes 43 s, the two foreign keys 14 s (gone since), the customers' first/last seen 16 s, the
+rest 8 s).
 
 What the events look like:
 - a mix of built-in analytics names (card-displayed, notification-received, sdk-initialized,
@@ -34,7 +35,8 @@ over the table). ``received_at`` is the time of the load.
 
 A big load (at least ``REBUILD_MIN_ROWS`` rows, and at least as many as the table holds) drops
 the three secondary indexes (the unique client-id one too: the run knows its client ids are
-new) and the two foreign keys, and builds them again afterwards in the same transaction. Into
+new) and any foreign keys (events keep none since the erasure gate: customers/erasure_gate.py),
+and builds them again afterwards in the same transaction. Into
 an empty table the rows go in with ``COPY … FREEZE`` (after a ``TRUNCATE`` of the empty table in
 the same transaction, which FREEZE requires): written frozen and all-visible, so index-only
 scans work at once without a VACUUM pass over every page.
