@@ -29,6 +29,7 @@ from segments.fields import ChangeKind
 from segments.models import Segment, SegmentSize, SegmentStatus
 from segments.query import Lookups, compile_context, set_work_mem
 from webhooks.relay import relay_wake
+from workbench.bound_cursor import bound_cursor
 
 LOCK_NAMESPACE = 5105  # pg_advisory_xact_lock(namespace, segment id): one diff at a time
 BUILD_LOCK_NAMESPACE = 5106  # pg_advisory_lock(namespace, segment id): one full build at a time
@@ -188,16 +189,17 @@ def hold_segments(cursor, segment_ids: Sequence[int]) -> dict[int, int]:
 
 
 # Writes a batch of (segment, customer) enters and exits with their timeline events and
-# transitions, in one statement; the caller holds the segments' locks.
+# transitions, in one statement; the caller holds the segments' locks. The customers' user IDs
+# come with the batch (the evaluation read them), not from a look-up per transition.
 _CHANGES_SQL = """
 WITH gone AS (
-    DELETE FROM segments_membership m USING unnest(%s::bigint[], %s::bigint[]) AS x(s, c)
+    DELETE FROM segments_membership m USING unnest(%b::bigint[], %b::bigint[]) AS x(s, c)
     WHERE m.segment_id = x.s AND m.customer_id = x.c
     RETURNING m.segment_id, m.customer_id
 ),
 came AS (
     INSERT INTO segments_membership (segment_id, customer_id, entered_at)
-    SELECT x.s, x.c, %s FROM unnest(%s::bigint[], %s::bigint[]) AS x(s, c)
+    SELECT x.s, x.c, %b::timestamptz FROM unnest(%b::bigint[], %b::bigint[]) AS x(s, c)
     ON CONFLICT DO NOTHING
     RETURNING segment_id, customer_id
 ),
@@ -208,7 +210,8 @@ changes AS (
 timeline AS (
     INSERT INTO events_event (customer_id, event_type_id, occurred_at, received_at, properties,
                               context)
-    SELECT ch.customer_id, CASE WHEN ch.entered THEN %s ELSE %s END, %s, %s,
+    SELECT ch.customer_id, CASE WHEN ch.entered THEN %b::bigint ELSE %b::bigint END,
+           %b::timestamptz, %b::timestamptz,
            jsonb_build_object('segment_id', s.id, 'segment_name', s.name), '{}'
     FROM changes ch JOIN segments_segment s ON s.id = ch.segment_id
     RETURNING id, customer_id, event_type_id, properties
@@ -216,9 +219,9 @@ timeline AS (
 INSERT INTO segments_transition (segment_id, segment_name, customer_id, user_id, kind,
                                  occurred_at, event_id)
 SELECT (t.properties->>'segment_id')::bigint, t.properties->>'segment_name', t.customer_id,
-       (SELECT c.user_id FROM customers_customer c WHERE c.id = t.customer_id),
-       CASE WHEN t.event_type_id = %s THEN 'entered' ELSE 'exited' END, %s, t.id
-FROM timeline t
+       u.user_id, CASE WHEN t.event_type_id = %b::bigint THEN 'entered' ELSE 'exited' END,
+       %b::timestamptz, t.id
+FROM timeline t LEFT JOIN unnest(%b::bigint[], %b::text[]) AS u(id, user_id) ON u.id = t.customer_id
 RETURNING segment_id, customer_id, kind
 """
 
@@ -258,13 +261,15 @@ def _evaluate_wave(
     )
     joins = per_customer.joins()
     cursor.execute(
-        f"SELECT c.id, {members}, {', '.join(columns)} FROM customers_customer c{joins.sql}"
-        " WHERE c.id = ANY(%s)",
+        f"SELECT c.id, c.user_id, {members}, {', '.join(columns)}"
+        f" FROM customers_customer c{joins.sql} WHERE c.id = ANY(%s)",
         [*params, *joins.params, ids],
     )
     want: dict[int, set[int]] = {s.pk: set() for s in wave}
     have: dict[int, set[int]] = {s.pk: set() for s in wave}
-    for customer_id, segment_ids, *hits in cursor.fetchall():
+    user_ids: dict[int, str] = {}
+    for customer_id, user_id, segment_ids, *hits in cursor.fetchall():
+        user_ids[customer_id] = user_id
         for segment, hit in zip(wave, hits, strict=True):
             if hit:
                 want[segment.pk].add(customer_id)
@@ -275,24 +280,28 @@ def _evaluate_wave(
     if not came and not gone:
         return {}
     entered_id, exited_id = system_ids
-    cursor.execute(
-        _CHANGES_SQL,
-        [
-            [pk for pk, _ in gone],
-            [c for _, c in gone],
-            now,
-            [pk for pk, _ in came],
-            [c for _, c in came],
-            entered_id,
-            exited_id,
-            now,
-            now,
-            entered_id,
-            now,
-        ],
-    )
+    with bound_cursor() as bound:  # ~5,000 pairs in binary
+        bound.execute(
+            _CHANGES_SQL,
+            [
+                [pk for pk, _ in gone],
+                [c for _, c in gone],
+                now,
+                [pk for pk, _ in came],
+                [c for _, c in came],
+                entered_id,
+                exited_id,
+                now,
+                now,
+                entered_id,
+                now,
+                list(user_ids),
+                list(user_ids.values()),
+            ],
+        )
+        rows = bound.fetchall()
     changed: dict[int, Changes] = {}
-    for segment_id, customer_id, kind in cursor.fetchall():
+    for segment_id, customer_id, kind in rows:
         changes = changed.setdefault(segment_id, Changes())
         (changes.entered if kind == "entered" else changes.exited).append(customer_id)
     cursor.execute(
