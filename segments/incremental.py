@@ -53,14 +53,11 @@ def pending_mark(customer_ids: Sequence[int], kinds: int | Sequence[int]) -> Non
     if not customer_ids:
         return
     per_customer = [kinds] * len(customer_ids) if isinstance(kinds, int) else list(kinds)
-    select = (
-        "SELECT id, bit_or(k) AS k FROM unnest(%b::bigint[], %b::int[]) AS x(id, k) GROUP BY id"
+    pending_mark_selected(  # the ids in binary: ingestion marks 1,000 a batch
+        "SELECT id, bit_or(k) AS k FROM unnest(%b::bigint[], %b::int[]) AS x(id, k) GROUP BY id",
+        [list(customer_ids), per_customer],
+        binary=True,
     )
-    with bound_cursor() as cursor:  # the ids in binary: ingestion marks 1,000 a batch
-        cursor.execute(pending_mark_sql(select), [list(customer_ids), per_customer])
-        marked = cursor.rowcount
-    if marked:
-        pending_marked()
 
 
 def pending_mark_sql(select_sql: str, *, fresh: bool = False) -> str:
@@ -92,9 +89,10 @@ def pending_marked() -> None:
     transaction.on_commit(_trigger)
 
 
-def pending_mark_selected(select_sql: str, params: Sequence[Any]) -> int:
-    """Queue the customers a query selects (see ``pending_mark_sql``); returns how many."""
-    with connection.cursor() as cursor:
+def pending_mark_selected(select_sql: str, params: Sequence[Any], *, binary: bool = False) -> int:
+    """Queue the customers a query selects (see ``pending_mark_sql``); returns how many.
+    ``binary``: ``select_sql`` takes its parameters as ``%b``, through a ``bound_cursor``."""
+    with bound_cursor() if binary else connection.cursor() as cursor:
         cursor.execute(pending_mark_sql(select_sql), list(params))
         marked = cursor.rowcount
     if marked:
