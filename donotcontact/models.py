@@ -77,6 +77,23 @@ class Entry(models.Model):
         return Channel(self.channel).label if self.channel else ALL_CHANNELS_LABEL
 
 
+class SuppressedContact(models.Model):
+    """One row per contact that entries for every sender and account suppress, with a bit per
+    channel it is suppressed on (donotcontact.suppression.CHANNEL_BITS; an entry for every
+    channel sets them all). Derived from the entries and kept in step with them by triggers
+    on ``donotcontact_entry`` (migration 0003), in the writer's transaction, whoever writes:
+    the reachable counts join it to customers' e-mail and phone instead of grouping the list
+    in every query. Never written by the application."""
+
+    contact = models.CharField(max_length=254, primary_key=True)
+    # Whether the contact is an e-mail address, so that each join reads only its half.
+    is_email = models.BooleanField()
+    channels = models.SmallIntegerField()
+
+    def __str__(self) -> str:
+        return self.contact
+
+
 class ImportStatus(models.TextChoices):
     DRAFT = "draft", "Draft"  # uploaded; choosing the start row and columns
     ANALYZING = "analyzing", "Analyzing"

@@ -12,7 +12,7 @@ customer page, the segment condition, the reachable counts, exports and hand-ove
 
 The SQL fragments here read ``donotcontact_entry`` through its unique index, which leads with
 the contact: one index probe per customer for incremental evaluation, a hash anti-join for a
-whole base.
+whole base. The reachable counts read the suppressed contacts instead (``reach_joins_sql``).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from django.db import connection
 from django.db.models import Q
 
-from donotcontact.models import Channel
+from donotcontact.models import Channel, SuppressedContact
 
 PHONE_CHANNELS = frozenset(
     {Channel.SMS, Channel.WHATSAPP, Channel.VIBER, Channel.RCS, Channel.VOICE, Channel.PUSH}
@@ -86,35 +86,30 @@ def reachable_sql(
     return f"({has_address_sql(channel, alias)} AND NOT {suppressed})", params
 
 
-# One bit per channel for the grouped form below; an entry for every channel sets them all.
+# One bit per channel in donotcontact_suppressedcontact (models.SuppressedContact); an entry for
+# every channel sets them all. Migration 0003's dnc_channel_bits() says the same in SQL.
 CHANNEL_BITS = {channel.value: 1 << i for i, channel in enumerate(Channel)}
-_EVERY_CHANNEL = (1 << len(CHANNEL_BITS)) - 1
 
 
 def reach_joins_sql(channels: Iterable[str], alias: str = "c") -> tuple[str, dict[str, str]]:
     """The reachable condition for many channels at once (every sender and account), as
-    ``reachable_sql`` decides it, for counting over many customers: the entries are grouped
-    into one row per contact with a bit per channel it is suppressed on, and joined to the
-    customer's e-mail and phone. Two hash look-ups per customer, whatever the number of
-    channels, where ``reachable_sql`` makes one per channel. Returns the LEFT JOIN clauses
-    and, per channel, a condition on them (constants only: no parameters)."""
-    bits = " ".join(f"WHEN '{ch}' THEN {bit}" for ch, bit in CHANNEL_BITS.items())
-    every_sender, _ = _scope_sql("", "")
-    grouped = (
-        f"(SELECT dnc.contact, bit_or(CASE dnc.channel WHEN '' THEN {_EVERY_CHANNEL}"
-        f" {bits} ELSE 0 END) AS mask FROM donotcontact_entry dnc"
-        f" WHERE {every_sender} GROUP BY dnc.contact)"
-    )
+    ``reachable_sql`` decides it, for counting: the customer's e-mail and phone joined to the
+    suppressed contacts (the list grouped by contact, a bit per channel, kept by triggers).
+    Two look-ups per customer whatever the number of channels, where ``reachable_sql`` makes
+    one per channel; the planner probes the contacts' primary key for a few customers and
+    hashes each half of the table (e-mail addresses, phone numbers) for many. Returns the
+    LEFT JOIN clauses and, per channel, a condition on them (constants only: no parameters)."""
+    table = SuppressedContact._meta.db_table
     joins = (
-        f" LEFT JOIN {grouped} dnc_e ON dnc_e.contact = {alias}.email"
-        f" LEFT JOIN {grouped} dnc_p ON dnc_p.contact = {alias}.phone"
+        f" LEFT JOIN {table} dnc_e ON dnc_e.contact = {alias}.email AND dnc_e.is_email"
+        f" LEFT JOIN {table} dnc_p ON dnc_p.contact = {alias}.phone AND NOT dnc_p.is_email"
     )
     conditions = {}
     for channel in channels:
         joined = "dnc_e" if channel == Channel.EMAIL else "dnc_p"
         conditions[channel] = (
             f"({has_address_sql(channel, alias)}"
-            f" AND COALESCE({joined}.mask, 0) & {CHANNEL_BITS[channel]} = 0)"
+            f" AND COALESCE({joined}.channels, 0) & {CHANNEL_BITS[channel]} = 0)"
         )
     return joins, conditions
 

@@ -38,13 +38,22 @@ def race(*jobs: Callable[[], Any]) -> list:
 def wait_for_blocked_advisory_lock(timeout: float = 30) -> None:
     """Wait until some other connection waits for an advisory lock (it is queued behind one
     this test holds in another thread)."""
+    wait_for_blocked_lock("advisory", timeout)
+
+
+def wait_for_blocked_lock(locktype: str | None = None, timeout: float = 30) -> None:
+    """Wait until some other connection waits for a lock (of ``locktype``, or of any type:
+    a row lock shows as a wait for the holder's transaction)."""
     import time
 
     deadline = time.monotonic() + timeout
     with connections["default"].cursor() as cursor:
         while time.monotonic() < deadline:
-            cursor.execute("SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+            cursor.execute(
+                "SELECT 1 FROM pg_locks WHERE NOT granted AND (%s::text IS NULL OR locktype = %s)",
+                [locktype, locktype],
+            )
             if cursor.fetchone():
                 return
             time.sleep(0.01)
-    raise AssertionError("nobody waited for an advisory lock")
+    raise AssertionError(f"nobody waited for a lock ({locktype or 'any type'})")

@@ -108,7 +108,7 @@ def _fill_entries(count: int) -> int:
             [BENCH_NOTE, step, step, step, step, step],
         )
         stored = cursor.rowcount
-        cursor.execute("VACUUM (ANALYZE) donotcontact_entry")
+        cursor.execute("VACUUM (ANALYZE) donotcontact_entry, donotcontact_suppressedcontact")
     return stored
 
 
@@ -198,8 +198,7 @@ def run(args: argparse.Namespace) -> None:
         for label, raw in TREES.items():
             tree = segment_rules_clean(raw, "UTC")
             where = compile_rules(tree, compile_context(tree, "UTC"))
-            with connection.cursor() as cursor:
-                plan = _plan(*_count_sql(cursor, where, True))
+            plan = _plan(*_count_sql(where, True))
             print(f"{label}: plan with reach: {plan}", flush=True)
             plain, reach, details, last = _alternating(tree, args.calls)
             hand = _hand_reach(tree)

@@ -272,9 +272,7 @@ def test_an_estimated_count_has_no_reachable_counts(cast, monkeypatch):
     from segments import query
 
     # A count that cannot finish within the statement timeout.
-    monkeypatch.setattr(
-        query, "_count_sql", lambda cursor, where, reach: ("SELECT pg_sleep(1)", [])
-    )
+    monkeypatch.setattr(query, "_count_sql", lambda where, reach: ("SELECT pg_sleep(1)", []))
     clean = segment_rules_clean(tree(attr_user_id()), "UTC")
     result = preview(clean, "UTC", timeout_ms=20)
     assert result.estimated and result.reachable is None and result.reach == []
