@@ -63,6 +63,12 @@ class Entry(models.Model):
             models.CheckConstraint(
                 condition=models.Q(source__in=Source.values), name="dnc_entry_source"
             ),
+            # An e-mail address is suppressed on Email only (contacts.channel_clean turns
+            # "every channel" into Email): the reachable counts rely on it.
+            models.CheckConstraint(
+                condition=~models.Q(contact__contains="@") | models.Q(channel="email"),
+                name="dnc_entry_email_for_email",
+            ),
         ]
         indexes = [
             # The list's default order (newest first) and its keyset cursor.
@@ -77,17 +83,17 @@ class Entry(models.Model):
         return Channel(self.channel).label if self.channel else ALL_CHANNELS_LABEL
 
 
-class SuppressedContact(models.Model):
-    """One row per contact that entries for every sender and account suppress, with a bit per
-    channel it is suppressed on (donotcontact.suppression.CHANNEL_BITS; an entry for every
-    channel sets them all). Derived from the entries and kept in step with them by triggers
-    on ``donotcontact_entry`` (migration 0003), in the writer's transaction, whoever writes:
-    the reachable counts join it to customers' e-mail and phone instead of grouping the list
-    in every query. Never written by the application."""
+class SuppressedPhone(models.Model):
+    """One row per phone number that entries for every sender and account suppress, with a
+    bit per channel it is suppressed on (donotcontact.suppression.CHANNEL_BITS; an entry for
+    every channel sets them all): derived from the entries and kept in step with them by
+    triggers on ``donotcontact_entry`` (migration 0003), in the writer's own transaction,
+    whoever writes. The reachable counts join customers' phone numbers to it, one look-up for
+    six channels, instead of grouping the list in every query. E-mail addresses need no such
+    table: they are only ever suppressed on Email (``dnc_entry_email_for_email``), so at most
+    one entry per address applies to every sender and account. Never written by the app."""
 
     contact = models.CharField(max_length=254, primary_key=True)
-    # Whether the contact is an e-mail address, so that each join reads only its half.
-    is_email = models.BooleanField()
     channels = models.SmallIntegerField()
 
     def __str__(self) -> str:

@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from django.db import connection
 from django.db.models import Q
 
-from donotcontact.models import Channel, SuppressedContact
+from donotcontact.models import Channel, Entry, SuppressedPhone
 
 PHONE_CHANNELS = frozenset(
     {Channel.SMS, Channel.WHATSAPP, Channel.VIBER, Channel.RCS, Channel.VOICE, Channel.PUSH}
@@ -86,31 +86,36 @@ def reachable_sql(
     return f"({has_address_sql(channel, alias)} AND NOT {suppressed})", params
 
 
-# One bit per channel in donotcontact_suppressedcontact (models.SuppressedContact); an entry for
+# One bit per channel in donotcontact_suppressedphone (models.SuppressedPhone); an entry for
 # every channel sets them all. Migration 0003's dnc_channel_bits() says the same in SQL.
 CHANNEL_BITS = {channel.value: 1 << i for i, channel in enumerate(Channel)}
 
 
 def reach_joins_sql(channels: Iterable[str], alias: str = "c") -> tuple[str, dict[str, str]]:
     """The reachable condition for many channels at once (every sender and account), as
-    ``reachable_sql`` decides it, for counting: the customer's e-mail and phone joined to the
-    suppressed contacts (the list grouped by contact, a bit per channel, kept by triggers).
-    Two look-ups per customer whatever the number of channels, where ``reachable_sql`` makes
-    one per channel; the planner probes the contacts' primary key for a few customers and
-    hashes each half of the table (e-mail addresses, phone numbers) for many. Returns the
-    LEFT JOIN clauses and, per channel, a condition on them (constants only: no parameters)."""
-    table = SuppressedContact._meta.db_table
+    ``reachable_sql`` decides it, for counting: two LEFT JOINs that each find at most one row
+    per customer, whatever the number of channels, where ``reachable_sql`` makes one look-up
+    per channel:
+
+    - the e-mail address to its entry for Email, every sender and account (the only entry
+      that can suppress it so: e-mail addresses are on the list for Email only);
+    - the phone number to its suppressed channels (models.SuppressedPhone, kept by triggers).
+
+    The planner probes the unique indexes for a few customers and hashes for many. Returns
+    the LEFT JOIN clauses and, per channel, a condition on them (constants only)."""
     joins = (
-        f" LEFT JOIN {table} dnc_e ON dnc_e.contact = {alias}.email AND dnc_e.is_email"
-        f" LEFT JOIN {table} dnc_p ON dnc_p.contact = {alias}.phone AND NOT dnc_p.is_email"
+        f" LEFT JOIN {Entry._meta.db_table} dnc_e ON dnc_e.contact = {alias}.email"
+        f" AND dnc_e.channel = '{Channel.EMAIL.value}' AND dnc_e.sender = ''"
+        " AND dnc_e.account = ''"
+        f" LEFT JOIN {SuppressedPhone._meta.db_table} dnc_p ON dnc_p.contact = {alias}.phone"
     )
     conditions = {}
     for channel in channels:
-        joined = "dnc_e" if channel == Channel.EMAIL else "dnc_p"
-        conditions[channel] = (
-            f"({has_address_sql(channel, alias)}"
-            f" AND COALESCE({joined}.channels, 0) & {CHANNEL_BITS[channel]} = 0)"
-        )
+        if channel == Channel.EMAIL:
+            suppressed = "dnc_e.id IS NOT NULL"
+        else:
+            suppressed = f"COALESCE(dnc_p.channels, 0) & {CHANNEL_BITS[channel]} <> 0"
+        conditions[channel] = f"({has_address_sql(channel, alias)} AND NOT {suppressed})"
     return joins, conditions
 
 

@@ -108,7 +108,7 @@ def _fill_entries(count: int) -> int:
             [BENCH_NOTE, step, step, step, step, step],
         )
         stored = cursor.rowcount
-        cursor.execute("VACUUM (ANALYZE) donotcontact_entry, donotcontact_suppressedcontact")
+        cursor.execute("VACUUM (ANALYZE) donotcontact_entry, donotcontact_suppressedphone")
     return stored
 
 

@@ -378,12 +378,13 @@ def tags(draw, pool: Pool) -> dict[str, Any]:
 
 @st.composite
 def list_entries(draw) -> list[reference.ListEntry]:
-    """The Do Not Contact list: e-mail entries for Email or every channel, phone entries for
-    a phone channel or every channel, for every sender or one, every account or one."""
+    """The Do Not Contact list: e-mail entries for Email (the only channel an address can be on
+    the list for), phone entries for a phone channel or every channel, for every sender or
+    one, every account or one."""
     entries = set()
     for _ in range(draw(st.integers(0, 6))):
         contact = draw(st.sampled_from([*EMAILS[1:], *PHONES[1:], "ghost@x.io"]))
-        channels = ["", "email"] if "@" in contact else ["", *CHANNELS[1:]]
+        channels = ["email"] if "@" in contact else ["", *CHANNELS[1:]]
         entries.add(
             reference.ListEntry(
                 contact,

@@ -82,7 +82,7 @@ def test_a_segments_members_leaving_out_the_do_not_contact_list(receiver, loopba
     segment = oslo_segment()
     build(segment)
     Entry.objects.create(contact="bob@example.com", channel="email")
-    Entry.objects.create(contact="dan@example.com", channel="sms")  # another channel
+    Entry.objects.create(contact="dan@example.com", channel="email", sender="Acme")  # one sender
     endpoint, _ = make_endpoint(receiver.url, batch_size=10)
     handover = handover_create(
         endpoint=endpoint,
