@@ -78,24 +78,15 @@ def suppressed_sql(
     )
 
 
-def reachable_sql(
-    channel: str, *, sender: str = "", account: str = "", alias: str = "c"
-) -> tuple[str, list[str]]:
-    """True when the customer has an address for ``channel`` and no entry suppresses it."""
-    suppressed, params = suppressed_sql(channel, sender=sender, account=account, alias=alias)
-    return f"({has_address_sql(channel, alias)} AND NOT {suppressed})", params
-
-
 # One bit per channel in donotcontact_suppressedphone (models.SuppressedPhone); an entry for
 # every channel sets them all. Migration 0003's dnc_channel_bits() says the same in SQL.
 CHANNEL_BITS = {channel.value: 1 << i for i, channel in enumerate(Channel)}
 
 
 def reach_joins_sql(channels: Iterable[str], alias: str = "c") -> tuple[str, dict[str, str]]:
-    """The reachable condition for many channels at once (every sender and account), as
-    ``reachable_sql`` decides it, for counting: two LEFT JOINs that each find at most one row
-    per customer, whatever the number of channels, where ``reachable_sql`` makes one look-up
-    per channel:
+    """Whether a customer is reachable on each of ``channels`` (has the channel's address, and
+    no entry for every sender and account suppresses it), for counting many customers: two
+    LEFT JOINs that each find at most one row per customer, whatever the number of channels:
 
     - the e-mail address to its entry for Email, every sender and account (the only entry
       that can suppress it so: e-mail addresses are on the list for Email only);
