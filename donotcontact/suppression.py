@@ -12,7 +12,8 @@ customer page, the segment condition, the reachable counts, exports and hand-ove
 
 The SQL fragments here read ``donotcontact_entry`` through its unique index, which leads with
 the contact: one index probe per customer for incremental evaluation, a hash anti-join for a
-whole base. The reachable counts read the suppressed contacts instead (``reach_joins_sql``).
+whole base. The reachable counts read the Email entry and the suppressed phone numbers
+(``reach_joins_sql``).
 """
 
 from __future__ import annotations

@@ -155,7 +155,7 @@ def _prefixes_sql(tree: dict[str, Any], ctx: CompileContext) -> tuple[str, list[
 
 def _count_sql(where: Sql, reach: bool) -> tuple[str, list[Any]]:
     """The match count, and with ``reach`` the reachable count per channel in the same scan:
-    the customers' e-mail and phone joined to the suppressed contacts (``reach_joins_sql``)."""
+    the customers' e-mail and phone joined to the list (``reach_joins_sql``)."""
     if not reach:
         return f"SELECT count(*) FROM customers_customer c WHERE {where.sql}", where.params
     joins, conditions = reach_joins_sql(REACH_CHANNELS, alias="c")
